@@ -1,0 +1,17 @@
+"""Datasets generated from a seed (no downloads), tokenizers, batching, and load_text."""
+from .algorithmic import long_range_recall_task
+from .batching import pad_sequences, random_lm_batch, sequential_lm_batches
+from .corpus import generate_stories, split_text
+from .text import load_text
+from .tokenizers import CharTokenizer
+
+__all__ = [
+    "CharTokenizer",
+    "generate_stories",
+    "split_text",
+    "load_text",
+    "random_lm_batch",
+    "sequential_lm_batches",
+    "pad_sequences",
+    "long_range_recall_task",
+]

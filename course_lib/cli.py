@@ -1,0 +1,297 @@
+"""The `course` command: list, check, reset, release, lab, doctor.
+
+Every command that touches a learner's notebook either only reads it (`check`,
+`list`) or saves a timestamped copy first (`reset`, `release`): nothing a
+learner wrote is ever lost.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from . import grading
+from .grading import CourseError
+
+PROGRESS_FILE = ".course/progress.json"
+
+
+# --------------------------------------------------------------------------
+# Learner's progress (last check scores), kept outside git
+# --------------------------------------------------------------------------
+
+def _load_progress(root: Path) -> dict:
+    path = root / PROGRESS_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_progress(root: Path, chapter: str, report: grading.GradeReport) -> None:
+    path = root / PROGRESS_FILE
+    progress = _load_progress(root)
+    progress[chapter] = {
+        "score": report.score,
+        "max_score": report.max_score,
+        "when": dt.datetime.now().isoformat(timespec="seconds"),
+        "exercises": {c.grade_id: c.score for c in report.cells},
+    }
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(progress, indent=2))
+
+
+def backup_notebook(path: Path) -> Path:
+    """Copy `path` beside itself with a timestamp in the name; return the copy."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    backup = path.with_name(f"{path.stem}.backup-{stamp}{path.suffix}")
+    counter = 1
+    while backup.exists():
+        backup = path.with_name(f"{path.stem}.backup-{stamp}-{counter}{path.suffix}")
+        counter += 1
+    shutil.copy2(path, backup)
+    return backup
+
+
+def _fmt_points(x: float) -> str:
+    return f"{x:g}"
+
+
+# --------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------
+
+def cmd_list(args) -> int:
+    root = grading.course_root()
+    progress = _load_progress(root)
+    for chapter in grading.chapters(root):
+        exercises = chapter.exercises()
+        status = "not opened"
+        if chapter.release.exists():
+            try:
+                mine = grading.read_notebook(chapter.release)
+                edited = grading.edited_exercises(chapter, mine)
+                solution_count = len(grading.solution_sources(mine))
+                status = "not started" if not edited else f"in progress ({len(edited)}/{solution_count} answer cells edited)"
+            except CourseError:
+                status = "notebook unreadable: run `course reset " + chapter.number + "`"
+        last = progress.get(chapter.name)
+        if last:
+            status += f", last check {_fmt_points(last['score'])}/{_fmt_points(last['max_score'])} ({last['when']})"
+        print(f"{chapter.name}  {_fmt_points(chapter.points)} points  [{status}]")
+        for ex in exercises:
+            mark = ""
+            if last and ex.grade_id in last.get("exercises", {}):
+                mark = f"  {_fmt_points(last['exercises'][ex.grade_id])}/{_fmt_points(ex.points)}"
+            print(f"    {ex.title:<48} {_fmt_points(ex.points)} pt{mark}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    root = grading.course_root()
+    chapter = grading.find_chapter(args.chapter, root)
+    path = Path(args.notebook) if args.notebook else chapter.release
+    learner_nb = grading.read_notebook(path)  # a one-line CourseError if missing or broken
+    print(f"Grading {path} with the hidden tests of {chapter.name} (your file is not modified)...", flush=True)
+    report = grading.autograde(chapter, {"learner": learner_nb}, cell_timeout=args.timeout)["learner"]
+    width = max(len(c.title) for c in report.cells) if report.cells else 10
+    for cell in report.cells:
+        ok = cell.score >= cell.max_score
+        mark = "PASS" if ok else "FAIL"
+        print(f"  [{mark}] {cell.title:<{width}}  {_fmt_points(cell.score)}/{_fmt_points(cell.max_score)}")
+        if not ok and cell.feedback:
+            print(textwrap.indent(textwrap.fill(cell.feedback, 100), "         "))
+    print(f"Score: {_fmt_points(report.score)}/{_fmt_points(report.max_score)}")
+    if args.notebook is None:
+        _save_progress(root, chapter.name, report)
+    return 0
+
+
+def cmd_reset(args) -> int:
+    root = grading.course_root()
+    chapter = grading.find_chapter(args.chapter, root)
+    if chapter.release.exists():
+        backup = backup_notebook(chapter.release)
+        print(f"Saved your notebook as {backup.relative_to(root)}")
+    fresh = subprocess.run(["git", "show", f"HEAD:{chapter.release.relative_to(root).as_posix()}"],
+                           cwd=root, capture_output=True, text=True)
+    if fresh.returncode == 0:
+        chapter.release.parent.mkdir(parents=True, exist_ok=True)
+        chapter.release.write_text(fresh.stdout)
+    else:  # not a git clone: regenerate from the solutions instead
+        grading.release(root, [chapter.name])
+    print(f"Restored a fresh {chapter.release.relative_to(root)}")
+    return 0
+
+
+def cmd_release(args) -> int:
+    root = grading.course_root()
+    names = args.chapters or [c.name for c in grading.chapters(root)]
+    for name in names:
+        chapter = grading.find_chapter(name, root)
+        if chapter.release.exists():
+            try:
+                edited = grading.edited_exercises(chapter, grading.read_notebook(chapter.release))
+            except CourseError:
+                edited = ["unreadable"]
+            if edited:
+                backup = backup_notebook(chapter.release)
+                print(f"{chapter.release.relative_to(root)} has answers in it: saved as {backup.name}")
+        for path in grading.release(root, [chapter.name]):
+            print(f"wrote {path.relative_to(root)}")
+    return 0
+
+
+def jupyter_lab_command(root: Path, port: int | None = None, open_browser: bool = True) -> list[str]:
+    """The JupyterLab command line `make lab` runs (tests start the same one)."""
+    command = [
+        sys.executable, "-m", "jupyter", "lab",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.default_url=/lab/tree/notebooks",
+    ]
+    if port is not None:
+        command += ["--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0"]
+    if not open_browser:
+        command.append("--no-browser")
+    if os.geteuid() == 0 if hasattr(os, "geteuid") else False:
+        command.append("--allow-root")
+    return command
+
+
+def cmd_lab(args) -> int:
+    root = grading.course_root()
+    os.chdir(root)  # formgrader reads nbgrader_config.py from the working directory
+    command = jupyter_lab_command(root, port=args.port, open_browser=not args.no_browser)
+    return subprocess.call(command)
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cmd_doctor(args) -> int:
+    """Print versions and settings, and what to fix for each problem found."""
+    problems: list[str] = []
+    print(f"python      {sys.version.split()[0]}  ({sys.executable})")
+    for package in ("torch", "nbgrader", "nbval", "jupyterlab", "numpy", "matplotlib", "safetensors", "tqdm"):
+        print(f"{package:<11} {_version(package)}")
+    if sys.version_info < (3, 10):
+        problems.append("Python 3.10 or newer is needed: recreate .venv with a newer python3")
+
+    try:
+        import torch
+        from . import get_device
+
+        device = get_device()
+        print(f"device      {device}  (torch threads: {torch.get_num_threads()})")
+    except Exception as error:  # a broken torch install is exactly what doctor is for
+        problems.append(f"torch does not import ({error}): run `make clean-venv lab` to reinstall")
+
+    try:
+        root = grading.course_root()
+        print(f"course      {root}")
+    except CourseError as error:
+        root = None
+        problems.append(str(error))
+
+    # The autograder starts the kernel called python3: it must be this
+    # interpreter, or course_lib and torch will be missing inside it.
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        spec = KernelSpecManager().get_kernel_spec("python3")
+        kernel_python = spec.argv[0]
+        print(f"kernel      python3 -> {kernel_python}")
+        if kernel_python not in ("python", "python3", sys.executable) and Path(kernel_python).resolve() != Path(sys.executable).resolve():
+            problems.append(
+                f"the python3 kernel runs {kernel_python}, not this environment's {sys.executable}: "
+                f"remove {spec.resource_dir} or run `{sys.executable} -m ipykernel install --sys-prefix`"
+            )
+    except Exception as error:
+        problems.append(f"no python3 Jupyter kernel ({error}): run `{sys.executable} -m ipykernel install --sys-prefix`")
+
+    # nbgrader's exchange-based student extensions log errors when no exchange
+    # exists; this course is distributed by git, so they should be off.
+    listing = subprocess.run([sys.executable, "-m", "jupyter", "server", "extension", "list"],
+                             capture_output=True, text=True)
+    text = listing.stdout + listing.stderr
+    for extension in ("formgrader", "assignment_list", "course_list"):
+        line = next((l for l in text.splitlines() if f"nbgrader.server_extensions.{extension} " in l), "")
+        state = "enabled" if "enabled" in line else "disabled" if "disabled" in line else "missing"
+        print(f"nbgrader    {extension}: {state}")
+        if extension == "formgrader" and state != "enabled":
+            problems.append("the formgrader is not enabled: run `make lab` once to set up the environment")
+        if extension != "formgrader" and state == "enabled":
+            problems.append(f"nbgrader's {extension} extension is on (it needs an exchange this course does not use): "
+                            f"run `jupyter server extension disable --sys-prefix nbgrader.server_extensions.{extension}`")
+
+    if root is not None:
+        for chapter in grading.chapters(root):
+            if not chapter.release.exists():
+                problems.append(f"{chapter.release.relative_to(root)} is missing: run `course reset {chapter.number}`")
+
+    if problems:
+        print("\nTo fix:")
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
+    print("\nAll good.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="course", description="Sequence Models from Scratch: your course companion.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="chapters, exercises, points and your progress")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("check", help="grade your notebook with the hidden tests (never modifies it)")
+    p.add_argument("chapter", help="chapter number or name, e.g. 01")
+    p.add_argument("--notebook", help="grade this file instead of notebooks/NN_topic/NN_topic.ipynb")
+    p.add_argument("--timeout", type=int, default=grading.DEFAULT_CELL_TIMEOUT,
+                   help="seconds a cell may run before it is stopped (default %(default)s)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("reset", help="restore a fresh notebook (your copy is saved with a timestamp first)")
+    p.add_argument("chapter")
+    p.set_defaults(func=cmd_reset)
+
+    p = sub.add_parser("release", help="(instructors) regenerate notebooks/ from solutions/ with nbgrader")
+    p.add_argument("chapters", nargs="*")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("lab", help="start JupyterLab on the course")
+    p.add_argument("--port", type=int)
+    p.add_argument("--no-browser", action="store_true")
+    p.set_defaults(func=cmd_lab)
+
+    p = sub.add_parser("doctor", help="check the installation and say what to fix")
+    p.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CourseError as error:
+        print(f"course {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,414 @@
+"""The grading pipeline: release, fill, autograde, and read back the scores.
+
+Both audiences use the same code path. An instructor releases with nbgrader
+(`course release` = `nbgrader generate_assignment`); a learner's `course check`
+and the test suite grade notebooks by building a throw-away nbgrader course in
+a temporary folder, so the learner's file and the repository's gradebook are
+never touched.
+
+Layout (DESIGN.md section 1): `solutions/NN_topic/NN_topic.ipynb` is the
+nbgrader *source*, `notebooks/NN_topic/NN_topic.ipynb` the generated *release*.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+NB_VERSION = 4
+DEFAULT_CELL_TIMEOUT = 120  # seconds per cell under autograde
+
+
+class CourseError(Exception):
+    """A problem the user can fix; the CLI prints its message on one line."""
+
+
+# --------------------------------------------------------------------------
+# Where things are
+# --------------------------------------------------------------------------
+
+def course_root(start: str | Path | None = None) -> Path:
+    """The folder holding nbgrader_config.py and solutions/.
+
+    Searched upwards from `start` (default: the working directory), then from
+    this package's own location, so `course` works from any sub-folder of the
+    clone and also when run from elsewhere with an editable install.
+    """
+    candidates = []
+    here = Path(start or os.getcwd()).resolve()
+    candidates.extend([here, *here.parents])
+    package_parent = Path(__file__).resolve().parent.parent
+    candidates.extend([package_parent, *package_parent.parents])
+    for folder in candidates:
+        if (folder / "nbgrader_config.py").is_file() and (folder / "solutions").is_dir():
+            return folder
+    raise CourseError(
+        "cannot find the course folder (one with nbgrader_config.py and solutions/): "
+        "run this from inside your clone of the course"
+    )
+
+
+@dataclass
+class Exercise:
+    """One graded test cell and the solution cells it grades."""
+
+    grade_id: str  # the test cell's nbgrader grade_id
+    title: str  # the closest "Exercise ..." heading above it
+    points: float
+    solution_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Chapter:
+    name: str  # "01_rnn"
+    root: Path
+
+    @property
+    def number(self) -> str:
+        return self.name.split("_", 1)[0]
+
+    @property
+    def source(self) -> Path:
+        return self.root / "solutions" / self.name / f"{self.name}.ipynb"
+
+    @property
+    def release(self) -> Path:
+        return self.root / "notebooks" / self.name / f"{self.name}.ipynb"
+
+    def exercises(self) -> list[Exercise]:
+        return exercises_of(read_notebook(self.source))
+
+    @property
+    def points(self) -> float:
+        return sum(ex.points for ex in self.exercises())
+
+
+def chapters(root: Path | None = None) -> list[Chapter]:
+    root = root or course_root()
+    found = []
+    for folder in sorted((root / "solutions").iterdir()):
+        if re.fullmatch(r"\d\d_[a-z0-9_]+", folder.name) and (folder / f"{folder.name}.ipynb").is_file():
+            found.append(Chapter(folder.name, root))
+    return found
+
+
+def find_chapter(key: str, root: Path | None = None) -> Chapter:
+    """Accept "1", "01", "01_rnn" or "rnn"."""
+    all_chapters = chapters(root)
+    key = key.strip()
+    for chapter in all_chapters:
+        topic = chapter.name.split("_", 1)[1]
+        if key in (chapter.name, chapter.number, topic) or (key.isdigit() and int(key) == int(chapter.number)):
+            return chapter
+    names = ", ".join(c.name for c in all_chapters) or "none"
+    raise CourseError(f"no chapter {key!r}; the chapters are: {names}")
+
+
+# --------------------------------------------------------------------------
+# Notebooks and their nbgrader cells
+# --------------------------------------------------------------------------
+
+def read_notebook(path: str | Path) -> nbformat.NotebookNode:
+    """Read and validate a notebook, turning every way it can be broken into a CourseError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CourseError(f"{path} does not exist")
+    try:
+        nb = nbformat.read(path, as_version=NB_VERSION)
+        nbformat.validate(nb)
+    except Exception as error:  # JSON errors, schema errors, encoding errors
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CourseError(f"{path} is not a readable notebook ({first_line[:200]})") from None
+    return nb
+
+
+def grade_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def is_solution_cell(cell) -> bool:
+    return bool(grade_meta(cell).get("solution"))
+
+
+def is_test_cell(cell) -> bool:
+    meta = grade_meta(cell)
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def exercises_of(nb) -> list[Exercise]:
+    """Group solution cells with the test cell that follows them."""
+    result: list[Exercise] = []
+    title = None
+    pending_solutions: list[str] = []
+    for cell in nb.cells:
+        meta = grade_meta(cell)
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                match = re.match(r"#+\s*(Exercise\b.*)", line.strip())
+                if match:
+                    title = match.group(1).strip()
+        if is_solution_cell(cell):
+            pending_solutions.append(meta["grade_id"])
+        elif is_test_cell(cell):
+            result.append(
+                Exercise(meta["grade_id"], title or meta["grade_id"], float(meta.get("points", 0)), pending_solutions)
+            )
+            pending_solutions = []
+    return result
+
+
+def solution_sources(nb) -> dict[str, str]:
+    """grade_id -> source of every solution cell (the reference answers)."""
+    return {grade_meta(c)["grade_id"]: c.source for c in nb.cells if is_solution_cell(c)}
+
+
+def strip_solution_markers(source: str) -> str:
+    """The reference answer as a learner would type it: no nbgrader marker lines."""
+    keep = [line for line in source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+    return "\n".join(keep)
+
+
+def fill_answers(nb, answers: dict[str, str]):
+    """A copy of `nb` with the given solution cells' sources replaced.
+
+    This is how tests paste reference answers, mutants and alternative answers
+    into a released notebook, exactly where a learner would type them.
+    """
+    filled = nbformat.from_dict(json.loads(json.dumps(nb)))
+    seen = set()
+    for cell in filled.cells:
+        grade_id = grade_meta(cell).get("grade_id")
+        if is_solution_cell(cell) and grade_id in answers:
+            cell.source = answers[grade_id]
+            seen.add(grade_id)
+    missing = set(answers) - seen
+    if missing:
+        raise CourseError(f"no solution cell with grade_id {sorted(missing)} in the notebook")
+    return filled
+
+
+def reference_answers(chapter: Chapter) -> dict[str, str]:
+    return {k: strip_solution_markers(v) for k, v in solution_sources(read_notebook(chapter.source)).items()}
+
+
+def edited_exercises(chapter: Chapter, learner_nb) -> list[str]:
+    """grade_ids of solution cells the learner has changed from the release."""
+    released = solution_sources(read_notebook(chapter.release)) if chapter.release.exists() else {}
+    mine = solution_sources(learner_nb)
+    return [gid for gid, src in mine.items() if src.strip() != released.get(gid, "").strip()]
+
+
+# --------------------------------------------------------------------------
+# Normalising stored notebooks so regeneration is byte-for-byte repeatable
+# --------------------------------------------------------------------------
+
+def normalize_notebook(nb):
+    """Drop what changes from run to run or machine to machine.
+
+    Executed notebooks carry timestamps, the Python patch version and widget
+    state; none of it is content, and all of it would make the committed files
+    differ from a fresh regeneration.
+    """
+    nb.metadata.pop("widgets", None)
+    language_info = nb.metadata.get("language_info")
+    if language_info is not None:
+        nb.metadata["language_info"] = {"name": language_info.get("name", "python")}
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("collapsed", None)
+        cell.metadata.pop("scrolled", None)
+    return nb
+
+
+def write_notebook(nb, path: str | Path) -> None:
+    nbformat.write(normalize_notebook(nb), str(path))
+
+
+# --------------------------------------------------------------------------
+# nbgrader in a throw-away course
+# --------------------------------------------------------------------------
+
+def _nbgrader(args: list[str], cwd: Path, timeout: float | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    # The kernel must find this course_lib even from nbgrader's autograded/ folder.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")]))
+    env.pop("COURSE_FAST", None)  # nbgrader sets NBGRADER_EXECUTION itself
+    # nbgrader runs `alembic` from PATH to create its gradebook; a venv that was
+    # not activated is not on PATH.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def _write_config(course: Path, cell_timeout: int) -> None:
+    (course / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        f"c.CourseDirectory.root = {str(course)!r}\n"
+        "c.CourseDirectory.source_directory = 'source'\n"
+        "c.CourseDirectory.release_directory = 'release'\n"
+        f"c.CourseDirectory.db_url = 'sqlite:///{course / 'gradebook.db'}'\n"
+        f"c.Execute.timeout = {int(cell_timeout)}\n"
+        "c.Execute.interrupt_on_timeout = True\n"
+        "c.OverwriteCells.add_missing_cells = True\n"
+        "c.ClearSolutions.code_stub = {'python': '# YOUR CODE HERE\\nraise NotImplementedError()'}\n"
+    )
+
+
+@dataclass
+class CellGrade:
+    grade_id: str
+    title: str
+    score: float
+    max_score: float
+    feedback: str  # the error the test cell raised, empty when it passed
+
+
+@dataclass
+class GradeReport:
+    student: str
+    cells: list[CellGrade]
+
+    @property
+    def score(self) -> float:
+        return sum(c.score for c in self.cells)
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.max_score for c in self.cells)
+
+    def by_id(self) -> dict[str, CellGrade]:
+        return {c.grade_id: c for c in self.cells}
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _error_text(cell) -> str:
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            message = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()
+            if output.get("ename") == "CellTimeoutError" or "KeyboardInterrupt" in output.get("ename", ""):
+                return "timed out: the cell ran past the time limit (an infinite loop?)"
+            return ANSI.sub("", message)
+    return ""
+
+
+def autograde(
+    chapter: Chapter,
+    submissions: dict[str, str | Path | nbformat.NotebookNode],
+    cell_timeout: int = DEFAULT_CELL_TIMEOUT,
+    workdir: str | Path | None = None,
+) -> dict[str, GradeReport]:
+    """Grade notebooks with the chapter's hidden tests; return a report per student.
+
+    `submissions` maps a student id to a notebook path or object. The grading
+    happens in a fresh nbgrader course under `workdir` (a temporary folder by
+    default), built from the chapter's source, so hidden tests are restored
+    into every test cell and deleted or edited test cells come back as they
+    were released.
+    """
+    own_tmp = workdir is None
+    course = Path(tempfile.mkdtemp(prefix="course-grade-")) if own_tmp else Path(workdir)
+    try:
+        course.mkdir(parents=True, exist_ok=True)
+        _write_config(course, cell_timeout)
+        shutil.copytree(chapter.source.parent, course / "source" / chapter.name,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        done = _nbgrader(["generate_assignment", chapter.name, "--force"], course)
+        if done.returncode != 0:
+            raise CourseError(f"nbgrader could not build the assignment: {done.stderr.strip()[-500:]}")
+        for student, submission in submissions.items():
+            target = course / "submitted" / student / chapter.name
+            shutil.copytree(course / "release" / chapter.name, target)
+            nb = submission if isinstance(submission, nbformat.NotebookNode) else read_notebook(submission)
+            nbformat.write(nb, str(target / f"{chapter.name}.ipynb"))
+        done = _nbgrader(["autograde", chapter.name, "--create", "--force"], course)
+        reports = {}
+        for student in submissions:
+            reports[student] = _read_report(chapter, course, student, done)
+        return reports
+    finally:
+        if own_tmp:
+            shutil.rmtree(course, ignore_errors=True)
+
+
+def _read_report(chapter: Chapter, course: Path, student: str, run: subprocess.CompletedProcess) -> GradeReport:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    graded_path = course / "autograded" / student / chapter.name / f"{chapter.name}.ipynb"
+    exercises = exercises_of(read_notebook(chapter.source))
+    if not graded_path.exists():
+        log = (run.stdout + run.stderr).strip().splitlines()
+        reason = next((line for line in reversed(log) if "ERROR" in line or "Error" in line), log[-1] if log else "")
+        return GradeReport(student, [CellGrade(e.grade_id, e.title, 0.0, e.points, f"not graded: {reason}")
+                                     for e in exercises])
+    graded = nbformat.read(str(graded_path), as_version=NB_VERSION)
+    feedback = {grade_meta(c).get("grade_id"): _error_text(c) for c in graded.cells if is_test_cell(c)}
+    answer_errors = {grade_meta(c).get("grade_id"): _error_text(c) for c in graded.cells if is_solution_cell(c)}
+    cells = []
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        for exercise in exercises:
+            try:
+                grade = gradebook.find_grade(exercise.grade_id, chapter.name, chapter.name, student)
+                score = float(grade.score or 0.0)
+            except MissingEntry:
+                score = 0.0
+            message = feedback.get(exercise.grade_id, "")
+            # A broken answer cell (a syntax error, say) makes the test fail with
+            # a confusing NameError; the answer cell's own error is the real news.
+            broken = [answer_errors[s] for s in exercise.solution_ids if answer_errors.get(s)]
+            if broken and message:
+                message = f"your answer cell raised {broken[0]}; so the test failed with {message}"
+            cells.append(CellGrade(exercise.grade_id, exercise.title, score, exercise.points, message))
+    return GradeReport(student, cells)
+
+
+# --------------------------------------------------------------------------
+# Release
+# --------------------------------------------------------------------------
+
+def release(root: Path | None = None, names: list[str] | None = None, output: Path | None = None) -> list[Path]:
+    """Regenerate student notebooks from solutions/ with nbgrader.
+
+    `output` defaults to the course's notebooks/; tests pass a temporary folder
+    to compare a fresh regeneration with what is committed.
+    """
+    root = root or course_root()
+    selected = [find_chapter(n, root) for n in names] if names else chapters(root)
+    output = Path(output) if output else root / "notebooks"
+    written = []
+    with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
+        course = Path(tmp)
+        _write_config(course, DEFAULT_CELL_TIMEOUT)
+        for chapter in selected:
+            shutil.copytree(chapter.source.parent, course / "source" / chapter.name,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+            done = _nbgrader(["generate_assignment", chapter.name, "--force", "--no-db"], course)
+            if done.returncode != 0:
+                raise CourseError(f"nbgrader generate_assignment {chapter.name} failed: {done.stderr.strip()[-800:]}")
+            produced = course / "release" / chapter.name
+            target = output / chapter.name
+            # Keep a learner's work: only the generated notebook and the chapter's
+            # own files are replaced; anything else in the folder stays.
+            target.mkdir(parents=True, exist_ok=True)
+            for item in produced.iterdir():
+                destination = target / item.name
+                if item.is_dir():
+                    shutil.copytree(item, destination, dirs_exist_ok=True)
+                elif item.suffix == ".ipynb":
+                    write_notebook(nbformat.read(str(item), as_version=NB_VERSION), destination)
+                else:
+                    shutil.copy2(item, destination)
+                written.append(destination)
+    return written

@@ -1,0 +1,16 @@
+# nbgrader configuration for instructors (DESIGN.md section 4).
+# solutions/ holds the source notebooks with answers and hidden tests;
+# `nbgrader generate_assignment` (or `course release`) writes notebooks/.
+c = get_config()  # noqa: F821 (nbgrader provides get_config)
+
+c.CourseDirectory.course_id = "sequence-models-from-scratch"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "notebooks"
+
+# Training cells train briefly under autograde (course_lib.fast_mode reads
+# NBGRADER_EXECUTION); no cell should need more than this.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+# A learner who deleted a test cell still gets graded on it.
+c.OverwriteCells.add_missing_cells = True
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
