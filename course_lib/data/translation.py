@@ -154,24 +154,29 @@ def translate(src: Sequence[str] | str) -> tuple[list[str], list[tuple[int, int]
     return tgt, alignment
 
 
+# Sorted once: drawing from sorted lists keeps the output independent of dict order.
+_DETS, _ADJS = sorted(DETERMINERS), sorted(ADJECTIVES)
+_ANIMATE, _NOUNS, _PLACES = sorted(ANIMATE_NOUNS), sorted(NOUNS), sorted(PLACE_NOUNS)
+_VT, _VI, _PREPS = sorted(TRANSITIVE_VERBS), sorted(INTRANSITIVE_VERBS), sorted(PREPOSITIONS)
+
+
 def _random_np(rng: random.Random, nouns: Sequence[str], max_adjectives: int) -> list[str]:
     n_adj = rng.randint(0, max_adjectives)
-    adjs = rng.sample(sorted(ADJECTIVES), n_adj)  # distinct: "the big big dog" reads wrong
-    return [rng.choice(sorted(DETERMINERS))] + adjs + [rng.choice(nouns)]
+    adjs = rng.sample(_ADJS, n_adj)  # distinct: "the big big dog" reads wrong
+    return [rng.choice(_DETS)] + adjs + [rng.choice(nouns)]
 
 
 def _random_sentence(rng: random.Random, max_adjectives: int, pp_prob: float,
                      intransitive_prob: float) -> list[str]:
-    animate = sorted(ANIMATE_NOUNS)
-    words = _random_np(rng, animate, max_adjectives)
+    words = _random_np(rng, _ANIMATE, max_adjectives)
     if rng.random() < intransitive_prob:
-        words.append(rng.choice(sorted(INTRANSITIVE_VERBS)))
+        words.append(rng.choice(_VI))
     else:
-        words.append(rng.choice(sorted(TRANSITIVE_VERBS)))
-        words += _random_np(rng, sorted(NOUNS), max_adjectives)
+        words.append(rng.choice(_VT))
+        words += _random_np(rng, _NOUNS, max_adjectives)
     if rng.random() < pp_prob:
-        words.append(rng.choice(sorted(PREPOSITIONS)))
-        words += _random_np(rng, sorted(PLACE_NOUNS), max_adjectives)
+        words.append(rng.choice(_PREPS))
+        words += _random_np(rng, _PLACES, max_adjectives)
     return words
 
 

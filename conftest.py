@@ -1,0 +1,87 @@
+"""Wiring nbval into the test run (DESIGN.md section 4).
+
+`make test` passes solutions/ and notebooks/ to pytest with --nbval-lax:
+- reference notebooks in solutions/ run at full length (the chapter's quality
+  targets are asserted in their cells), comparing the outputs of cells marked
+  `# NBVAL_CHECK_OUTPUT`;
+- student notebooks in notebooks/ are run with the reference answers pasted
+  into their exercise cells and COURSE_FAST=1, which proves every cell a
+  learner sees runs once the exercises are solved.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+
+try:
+    from nbval.plugin import IPyNbCell, IPyNbFile, find_comment_markers, find_metadata_tags
+except ImportError:  # nbval is a dev dependency; without it nothing here applies
+    IPyNbFile = None
+
+
+@contextlib.contextmanager
+def _fast_switch(fast: bool):
+    """Start the kernel with or without the fast switch, whatever the caller's shell had."""
+    saved = os.environ.get("COURSE_FAST")
+    os.environ["COURSE_FAST"] = "1" if fast else "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("COURSE_FAST", None)
+        else:
+            os.environ["COURSE_FAST"] = saved
+
+
+if IPyNbFile is not None:
+    class FullLengthNotebook(IPyNbFile):
+        def setup(self):
+            with _fast_switch(False):
+                super().setup()
+
+    class FilledReleaseNotebook(IPyNbFile):
+        """The student notebook, collected with the reference answers pasted in.
+
+        The items keep the release's path as their id (xdist needs the same ids
+        in every worker); only the cell sources differ from the file on disk.
+        """
+
+        def setup(self):
+            with _fast_switch(True):
+                super().setup()
+
+        def collect(self):
+            from course_lib import grading
+
+            chapter = grading.Chapter(self.path.parent.name, ROOT)
+            self.nb = grading.fill_answers(grading.read_notebook(self.path), grading.reference_answers(chapter))
+            code_cells = [cell for cell in self.nb.cells if cell.cell_type == "code"]
+            for number, cell in enumerate(code_cells):
+                options = defaultdict(bool, find_metadata_tags(cell.metadata))
+                options.update(dict(find_comment_markers(cell.source)))
+                options.setdefault("check", self.compare_outputs)
+                yield IPyNbCell.from_parent(self, name=f"Cell {number}", cell_num=number, cell=cell, options=options)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_collect_file(file_path, parent):
+    outcome = yield
+    option = parent.config.option
+    if IPyNbFile is None or not getattr(option, "nbval_lax", False) or file_path.suffix != ".ipynb":
+        return
+    try:
+        top = file_path.resolve().relative_to(ROOT).parts[0]
+    except ValueError:
+        return
+    if top == "solutions":
+        outcome.force_result(FullLengthNotebook.from_parent(parent, path=file_path))
+    elif top == "notebooks" and ".backup-" not in file_path.name:
+        outcome.force_result(FilledReleaseNotebook.from_parent(parent, path=file_path))
+    elif top == "notebooks":
+        outcome.force_result(None)  # a learner's saved copy is not ours to test

@@ -1,0 +1,114 @@
+"""nbgrader autograde, end to end, on every chapter (DESIGN.md section 4).
+
+One autograde run per chapter grades these submissions side by side:
+- `reference`: the reference answers pasted into the release: full marks;
+- `untouched`: the release as shipped: zero, and the autograder survives;
+- `mutant_k`: the k-th common wrong answer of every exercise at once: each
+  must lose points on its own exercise;
+- `alternative_k`: differently written correct answers: full marks.
+Wrong and alternative answers live in tests/answers/<chapter>/<answer cell>/.
+"""
+from pathlib import Path
+
+import pytest
+
+from course_lib import grading
+
+ROOT = Path(__file__).resolve().parent.parent
+ANSWERS = Path(__file__).resolve().parent / "answers"
+CHAPTERS = grading.chapters(ROOT)
+pytestmark = pytest.mark.slow
+
+
+def answer_files(chapter, kind: str) -> dict[str, list[Path]]:
+    """answer cell grade_id -> its files of this kind ("mutant" or "alternative")."""
+    folder = ANSWERS / chapter.name
+    return {d.name: sorted(d.glob(f"{kind}_*.py")) for d in sorted(folder.iterdir()) if d.is_dir()}
+
+
+def variants(chapter, kind: str) -> list[dict[str, Path]]:
+    """Submission k holds the k-th file of each answer cell that has one."""
+    files = answer_files(chapter, kind)
+    count = max((len(v) for v in files.values()), default=0)
+    return [{gid: paths[k] for gid, paths in files.items() if k < len(paths)} for k in range(count)]
+
+
+@pytest.fixture(scope="module", params=CHAPTERS, ids=lambda c: c.name)
+def graded(request, tmp_path_factory):
+    chapter = request.param
+    release = grading.read_notebook(chapter.release)
+    reference = grading.reference_answers(chapter)
+    submissions = {"reference": grading.fill_answers(release, reference), "untouched": release}
+    plan = {}
+    for kind in ("mutant", "alternative"):
+        for k, chosen in enumerate(variants(chapter, kind), start=1):
+            name = f"{kind}_{k}"
+            submissions[name] = grading.fill_answers(release, {gid: p.read_text() for gid, p in chosen.items()})
+            plan[name] = chosen
+    reports = grading.autograde(chapter, submissions, cell_timeout=120,
+                                workdir=tmp_path_factory.mktemp(f"grade-{chapter.name}"))
+    return chapter, reports, plan
+
+
+def test_every_answer_cell_has_three_mutants_and_an_alternative():
+    for chapter in CHAPTERS:
+        solution_ids = set(grading.reference_answers(chapter))
+        mutants, alternatives = answer_files(chapter, "mutant"), answer_files(chapter, "alternative")
+        for gid in solution_ids:
+            assert len(mutants.get(gid, [])) >= 3, f"{chapter.name}/{gid}: fewer than 3 mutants"
+            assert len(alternatives.get(gid, [])) >= 1, f"{chapter.name}/{gid}: no alternative correct answer"
+        assert set(mutants) <= solution_ids, f"answers for unknown cells: {set(mutants) - solution_ids}"
+
+
+def _summary(report):
+    return "; ".join(f"{c.grade_id} {c.score:g}/{c.max_score:g} {c.feedback[:150]}" for c in report.cells)
+
+
+def test_reference_answers_get_full_marks(graded):
+    chapter, reports, _ = graded
+    report = reports["reference"]
+    assert report.max_score == chapter.points > 0
+    assert report.score == report.max_score, _summary(report)
+
+
+def test_untouched_release_gets_zero_without_crashing(graded):
+    _, reports, _ = graded
+    report = reports["untouched"]
+    assert report.score == 0, _summary(report)
+    # graded, not skipped: every test cell ran and reported the missing answer
+    for cell in report.cells:
+        assert "NotImplementedError" in cell.feedback, (cell.grade_id, cell.feedback)
+
+
+def test_every_mutant_loses_points_on_its_exercise(graded):
+    chapter, reports, plan = graded
+    exercise_of = {sid: ex for ex in chapter.exercises() for sid in ex.solution_ids}
+    survivors = []
+    for name, chosen in plan.items():
+        if not name.startswith("mutant"):
+            continue
+        scores = reports[name].by_id()
+        for gid, path in chosen.items():
+            exercise = exercise_of[gid]
+            if scores[exercise.grade_id].score >= exercise.points:
+                survivors.append(f"{path.relative_to(ANSWERS)} got full marks on {exercise.grade_id}")
+    assert not survivors, "\n".join(survivors)
+
+
+def test_alternative_correct_answers_get_full_marks(graded):
+    _, reports, plan = graded
+    for name in plan:
+        if name.startswith("alternative"):
+            report = reports[name]
+            assert report.score == report.max_score, f"{name}: {_summary(report)}"
+
+
+def test_failures_explain_themselves(graded):
+    """A mutant's feedback is an assertion message, not a bare traceback."""
+    chapter, reports, plan = graded
+    exercise_of = {sid: ex for ex in chapter.exercises() for sid in ex.solution_ids}
+    for name, chosen in plan.items():
+        if name.startswith("mutant"):
+            for gid in chosen:
+                feedback = reports[name].by_id()[exercise_of[gid].grade_id].feedback
+                assert feedback and len(feedback) > 25, f"{name}/{gid}: feedback {feedback!r} says too little"

@@ -1,0 +1,64 @@
+"""notebooks/ is exactly what nbgrader generates from solutions/, and leaks nothing."""
+import json
+from pathlib import Path
+
+import pytest
+
+from course_lib import grading
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = grading.chapters(ROOT)
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fresh_release(tmp_path_factory):
+    out = tmp_path_factory.mktemp("release")
+    grading.release(ROOT, output=out)
+    return out
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
+def test_committed_release_equals_a_fresh_regeneration(chapter, fresh_release):
+    fresh = (fresh_release / chapter.name / f"{chapter.name}.ipynb").read_text()
+    committed = chapter.release.read_text()
+    assert committed == fresh, f"{chapter.release} is stale: run `course release {chapter.number}` and commit"
+
+
+def test_release_is_deterministic(tmp_path, fresh_release):
+    grading.release(ROOT, output=tmp_path)
+    for chapter in CHAPTERS:
+        name = f"{chapter.name}/{chapter.name}.ipynb"
+        assert (tmp_path / name).read_text() == (fresh_release / name).read_text()
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
+def test_no_solution_or_hidden_test_leaks_into_the_release(chapter):
+    text = chapter.release.read_text()
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert marker not in text, f"{marker!r} found in {chapter.release}"
+    # and no reference answer line survives in an exercise cell
+    release = grading.read_notebook(chapter.release)
+    for grade_id, source in grading.reference_answers(chapter).items():
+        stub = grading.solution_sources(release)[grade_id]
+        body = [l.strip() for l in source.splitlines() if l.strip() and not l.strip().startswith(("def ", "#", '"""'))]
+        leaked = [l for l in body if l in stub.splitlines() and len(l) > 12]
+        assert not leaked, f"{grade_id}: the release still contains answer lines {leaked}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
+def test_release_has_no_outputs_and_normalised_metadata(chapter):
+    nb = json.loads(chapter.release.read_text())
+    assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+    assert "version" not in nb["metadata"].get("language_info", {})
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
+def test_every_exercise_is_graded_and_has_points(chapter):
+    exercises = chapter.exercises()
+    assert 3 <= len(exercises) <= 6, "DESIGN.md: 3-6 graded exercises per chapter"
+    solutions = grading.solution_sources(grading.read_notebook(chapter.source))
+    graded = {s for ex in exercises for s in ex.solution_ids}
+    assert graded == set(solutions), f"answer cells with no test after them: {set(solutions) - graded}"
+    for ex in exercises:
+        assert ex.points > 0 and ex.title.startswith("Exercise"), ex
