@@ -149,6 +149,16 @@ def cmd_release(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    root = grading.course_root()
+    chapter = grading.find_chapter(args.chapter, root)
+    print(f"Running {chapter.source.relative_to(root)} top to bottom"
+          f"{' (fast)' if args.fast else ' at full length'}...", flush=True)
+    seconds = grading.execute_notebook(chapter.source, fast=args.fast)
+    print(f"done in {seconds:.0f} s; outputs stored. Next: `course release {chapter.number}`")
+    return 0
+
+
 def jupyter_lab_command(root: Path, port: int | None = None, open_browser: bool = True) -> list[str]:
     """The JupyterLab command line `make lab` runs (tests start the same one)."""
     command = [
@@ -270,6 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("release", help="(instructors) regenerate notebooks/ from solutions/ with nbgrader")
     p.add_argument("chapters", nargs="*")
     p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("run", help="(instructors) run a solution notebook and store its outputs")
+    p.add_argument("chapter")
+    p.add_argument("--fast", action="store_true", help="train briefly, as under autograde")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("lab", help="start JupyterLab on the course")
     p.add_argument("--port", type=int)

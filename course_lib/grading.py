@@ -412,3 +412,35 @@ def release(root: Path | None = None, names: list[str] | None = None, output: Pa
                     shutil.copy2(item, destination)
                 written.append(destination)
     return written
+
+
+# --------------------------------------------------------------------------
+# Running a notebook top to bottom (instructors store solution outputs this way)
+# --------------------------------------------------------------------------
+
+def execute_notebook(path: str | Path, fast: bool = False, cell_timeout: int = 600) -> float:
+    """Run a notebook in place with its own folder as working directory.
+
+    Returns the wall-clock seconds it took. Outputs are stored, normalised, so
+    a reader of solutions/ sees the numbers and plots of a full-length run.
+    """
+    import time
+
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = read_notebook(path)
+    saved = os.environ.get("COURSE_FAST")
+    os.environ["COURSE_FAST"] = "1" if fast else "0"
+    try:
+        start = time.perf_counter()
+        NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        seconds = time.perf_counter() - start
+    finally:
+        if saved is None:
+            os.environ.pop("COURSE_FAST", None)
+        else:
+            os.environ["COURSE_FAST"] = saved
+    write_notebook(nb, path)
+    return seconds
