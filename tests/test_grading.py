@@ -1,0 +1,101 @@
+"""Unit tests of the grading helpers (no nbgrader run: those are in test_autograde.py)."""
+import json
+
+import nbformat
+import pytest
+import torch
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+import course_lib
+from course_lib import grading
+
+
+def _graded(cell, **meta):
+    meta.update(schema_version=3)
+    cell.metadata["nbgrader"] = meta
+    return cell
+
+
+@pytest.fixture
+def notebook():
+    return new_notebook(cells=[
+        new_markdown_cell("## Exercise 1: add"),
+        _graded(new_code_cell("def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION"),
+                grade_id="add", solution=True, grade=False, locked=False),
+        _graded(new_code_cell("assert add(1, 2) == 3"), grade_id="test_add", solution=False, grade=True,
+                locked=True, points=2),
+        new_markdown_cell("### Exercise 2: twice"),
+        _graded(new_code_cell("def twice(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"),
+                grade_id="twice", solution=True, grade=False, locked=False),
+        _graded(new_code_cell("assert twice(2) == 4"), grade_id="test_twice", solution=False, grade=True,
+                locked=True, points=1),
+    ])
+
+
+def test_exercises_group_answers_with_their_tests(notebook):
+    exercises = grading.exercises_of(notebook)
+    assert [(e.grade_id, e.title, e.points, e.solution_ids) for e in exercises] == [
+        ("test_add", "Exercise 1: add", 2.0, ["add"]),
+        ("test_twice", "Exercise 2: twice", 1.0, ["twice"]),
+    ]
+
+
+def test_fill_answers_replaces_only_the_named_cells_and_copies(notebook):
+    filled = grading.fill_answers(notebook, {"twice": "def twice(x):\n    return x + x"})
+    assert filled.cells[4].source == "def twice(x):\n    return x + x"
+    assert filled.cells[1].source == notebook.cells[1].source
+    assert "BEGIN SOLUTION" in notebook.cells[4].source, "the original must not change"
+    with pytest.raises(grading.CourseError, match="nope"):
+        grading.fill_answers(notebook, {"nope": "x"})
+
+
+def test_strip_solution_markers():
+    source = "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"
+    assert grading.strip_solution_markers(source) == "def f():\n    return 1"
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, "does not exist"), ("{nope", "not a readable notebook"), ('{"cells": 1}', "not a readable notebook"),
+])
+def test_read_notebook_turns_every_problem_into_one_course_error(tmp_path, content, words):
+    path = tmp_path / "x.ipynb"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(grading.CourseError, match=words) as info:
+        grading.read_notebook(path)
+    assert "\n" not in str(info.value)
+
+
+def test_normalize_drops_what_changes_between_runs(notebook):
+    notebook.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
+    notebook.metadata["widgets"] = {"state": {}}
+    notebook.cells[2].metadata["execution"] = {"iopub.status.busy": "2026-11-21T05:00:00"}
+    out = grading.normalize_notebook(notebook)
+    assert out.metadata["language_info"] == {"name": "python"}
+    assert "widgets" not in out.metadata and "execution" not in out.cells[2].metadata
+
+
+def test_find_chapter_accepts_number_name_and_topic():
+    first = grading.chapters()[0]
+    for key in (first.number, str(int(first.number)), first.name, first.name.split("_", 1)[1]):
+        assert grading.find_chapter(key).name == first.name
+    with pytest.raises(grading.CourseError, match="no chapter"):
+        grading.find_chapter("99")
+
+
+def test_fast_mode_reads_both_switches(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setenv("COURSE_FAST", "0")
+    assert not course_lib.fast_mode()
+    monkeypatch.setenv("COURSE_FAST", "1")
+    assert course_lib.fast_mode()
+    monkeypatch.setenv("COURSE_FAST", "0")
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert course_lib.fast_mode()
+
+
+def test_set_seed_makes_runs_repeat():
+    course_lib.set_seed(3)
+    a = torch.randn(4)
+    course_lib.set_seed(3)
+    assert torch.equal(a, torch.randn(4))
