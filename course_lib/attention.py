@@ -8,7 +8,7 @@ values:
 
 Masks are boolean with **True = may attend**, the convention of
 ``torch.nn.functional.scaled_dot_product_attention``. (``nn.MultiheadAttention``
-uses the opposite, True = ignore; ``course_lib.interop`` converts.) A mask
+uses the opposite, True = ignore: give it ``~mask``.) A mask
 broadcasts against the scores, ``(..., seq_q, seq_k)``; for multi-head attention
 that is ``(batch, heads, seq_q, seq_k)``, so a padding mask has shape
 ``(batch, 1, 1, seq_k)`` and a causal mask ``(seq_q, seq_k)``; combine them with ``&``.
@@ -86,7 +86,8 @@ def scaled_dot_product_attention(
     d_k = q.shape[-1]
     # Dividing by sqrt(d_k) keeps the scores' variance near 1 whatever d_k is;
     # without it large d_k saturates the softmax and its gradients vanish.
-    scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)
+    # (Scaling q rather than the scores is the same maths on seq_k/d_k times fewer numbers.)
+    scores = (q / math.sqrt(d_k)) @ k.transpose(-2, -1)
     if mask is None:
         weights = scores.softmax(dim=-1)
     else:
@@ -228,8 +229,8 @@ class MultiHeadAttention(nn.Module):
         if need_weights:
             out, weights = scaled_dot_product_attention(q, k, v, mask)
             if dropout_p > 0:
-                # Dropout drops whole "looks" at a key (Vaswani et al.); the
-                # returned weights stay undropped so that they plot cleanly.
+                # Attention dropout (as torch does) randomly cuts query-key links;
+                # the returned weights stay undropped so that they plot cleanly.
                 out = F.dropout(weights, dropout_p) @ v
         else:
             if mask is not None:

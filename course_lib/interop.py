@@ -33,7 +33,7 @@ def _copy(dst: torch.Tensor, src: torch.Tensor) -> None:
         dst.copy_(src)
 
 
-def _load_mha(ours: MultiHeadAttention, theirs: nn.MultiheadAttention, where: str) -> None:
+def _check_mha(theirs: nn.MultiheadAttention, where: str) -> None:
     if not theirs.batch_first:
         raise ValueError(
             f"{where}: batch_first=False is not supported; course_lib is batch first. "
@@ -43,6 +43,9 @@ def _load_mha(ours: MultiHeadAttention, theirs: nn.MultiheadAttention, where: st
         raise ValueError(f"{where}: kdim/vdim different from embed_dim are not supported")
     if theirs.bias_k is not None or theirs.add_zero_attn:
         raise ValueError(f"{where}: add_bias_kv=True and add_zero_attn=True are not supported")
+
+
+def _load_mha(ours: MultiHeadAttention, theirs: nn.MultiheadAttention) -> None:
     q_w, k_w, v_w = theirs.in_proj_weight.chunk(3, dim=0)
     for proj, w in zip((ours.q_proj, ours.k_proj, ours.v_proj), (q_w, k_w, v_w)):
         _copy(proj.weight, w)
@@ -61,10 +64,11 @@ def mha_from_torch(mha: nn.MultiheadAttention) -> MultiHeadAttention:
     ``attn_mask=~mask`` or ``key_padding_mask=~keep``; torch averages the weights
     over heads unless ``average_attn_weights=False``.
     """
+    _check_mha(mha, "mha_from_torch")
     bias = mha.in_proj_bias is not None
     ours = MultiHeadAttention(mha.embed_dim, mha.num_heads, dropout=mha.dropout, bias=bias)
     ours.to(device=mha.in_proj_weight.device, dtype=mha.in_proj_weight.dtype)
-    _load_mha(ours, mha, "mha_from_torch")
+    _load_mha(ours, mha)
     ours.train(mha.training)
     return ours
 
@@ -81,6 +85,9 @@ def _activation_name(layer: nn.Module, where: str) -> str:
 
 
 def _layer_config(layer: nn.Module, where: str) -> dict:
+    _check_mha(layer.self_attn, where)
+    if hasattr(layer, "multihead_attn"):
+        _check_mha(layer.multihead_attn, where)
     if not isinstance(layer.norm1, nn.LayerNorm):
         raise ValueError(f"{where}: expected nn.LayerNorm norms, got {type(layer.norm1).__name__}")
     if not layer.norm1.elementwise_affine:
@@ -119,7 +126,7 @@ def encoder_layer_from_torch(layer: nn.TransformerEncoderLayer) -> EncoderLayer:
     ours = EncoderLayer(**_layer_config(layer, where))
     weight = layer.linear1.weight
     ours.to(device=weight.device, dtype=weight.dtype)
-    _load_mha(ours.self_attn, layer.self_attn, where)
+    _load_mha(ours.self_attn, layer.self_attn)
     _copy_linear(ours.ff.linear1, layer.linear1)
     _copy_linear(ours.ff.linear2, layer.linear2)
     _copy_norm(ours.norm1, layer.norm1)
@@ -139,8 +146,8 @@ def decoder_layer_from_torch(layer: nn.TransformerDecoderLayer) -> DecoderLayer:
     ours = DecoderLayer(**_layer_config(layer, where))
     weight = layer.linear1.weight
     ours.to(device=weight.device, dtype=weight.dtype)
-    _load_mha(ours.self_attn, layer.self_attn, where)
-    _load_mha(ours.cross_attn, layer.multihead_attn, where)
+    _load_mha(ours.self_attn, layer.self_attn)
+    _load_mha(ours.cross_attn, layer.multihead_attn)
     _copy_linear(ours.ff.linear1, layer.linear1)
     _copy_linear(ours.ff.linear2, layer.linear2)
     _copy_norm(ours.norm1, layer.norm1)
