@@ -19,6 +19,8 @@ from typing import Iterable, Sequence
 
 import torch
 
+from .batching import pad_sequences
+
 __all__ = [
     "PAD", "SOS", "EOS", "UNK", "PAD_ID", "SOS_ID", "EOS_ID", "UNK_ID",
     "SPECIAL_TOKENS", "Vocab", "make_seq2seq_batch",
@@ -124,16 +126,6 @@ class Vocab:
         return out
 
 
-def _pad(seqs: Sequence[Sequence[int]], pad_id: int) -> torch.Tensor:
-    """(B, max_len) long tensor, right-padded with pad_id."""
-    width = max((len(s) for s in seqs), default=0)
-    out = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        if len(s):
-            out[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
-    return out
-
-
 def make_seq2seq_batch(
     pairs: Sequence[Sequence],
     src_vocab: Vocab,
@@ -167,10 +159,9 @@ def make_seq2seq_batch(
             raise ValueError(f"pair {k} has an empty source; the encoder needs at least one token")
         srcs.append(src)
         tgts.append(tgt_vocab.encode(pair[1], add_eos=False))
-    src = _pad(srcs, PAD_ID)
-    src_lengths = torch.tensor([len(s) for s in srcs], dtype=torch.long)
-    tgt_in = _pad([[SOS_ID] + t for t in tgts], PAD_ID)
-    tgt_out = _pad([t + [EOS_ID] for t in tgts], PAD_ID)
+    src, src_lengths = pad_sequences(srcs, PAD_ID)
+    tgt_in, _ = pad_sequences([[SOS_ID] + t for t in tgts], PAD_ID)
+    tgt_out, _ = pad_sequences([t + [EOS_ID] for t in tgts], PAD_ID)
     if device is not None:
         src, src_lengths, tgt_in, tgt_out = (x.to(device) for x in (src, src_lengths, tgt_in, tgt_out))
     return src, src_lengths, tgt_in, tgt_out
