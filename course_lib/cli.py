@@ -120,13 +120,9 @@ def cmd_reset(args) -> int:
     if chapter.release.exists():
         backup = backup_notebook(chapter.release)
         print(f"Saved your notebook as {backup.relative_to(root)}")
-    fresh = subprocess.run(["git", "show", f"HEAD:{chapter.release.relative_to(root).as_posix()}"],
-                           cwd=root, capture_output=True, text=True)
-    if fresh.returncode == 0:
-        chapter.release.parent.mkdir(parents=True, exist_ok=True)
-        chapter.release.write_text(fresh.stdout)
-    else:  # not a git clone: regenerate from the solutions instead
-        grading.release(root, [chapter.name])
+    fresh = grading.pristine_release_text(chapter)
+    chapter.release.parent.mkdir(parents=True, exist_ok=True)
+    chapter.release.write_text(fresh)
     print(f"Restored a fresh {chapter.release.relative_to(root)}")
     return 0
 

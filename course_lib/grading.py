@@ -152,7 +152,7 @@ def exercises_of(nb) -> list[Exercise]:
         meta = grade_meta(cell)
         if cell.cell_type == "markdown":
             for line in cell.source.splitlines():
-                match = re.match(r"#+\s*(Exercise\b.*)", line.strip())
+                match = re.match(r"#+\s*(Exercise\b.*?)\s*(\(\d+ points?\))?$", line.strip())
                 if match:
                     title = match.group(1).strip()
         if is_solution_cell(cell):
@@ -199,11 +199,22 @@ def reference_answers(chapter: Chapter) -> dict[str, str]:
     return {k: strip_solution_markers(v) for k, v in solution_sources(read_notebook(chapter.source)).items()}
 
 
+def pristine_release_text(chapter: Chapter) -> str:
+    """The student notebook as shipped: from git HEAD in a clone, else regenerated."""
+    relative = chapter.release.relative_to(chapter.root).as_posix()
+    shown = subprocess.run(["git", "show", f"HEAD:{relative}"], cwd=chapter.root, capture_output=True, text=True)
+    if shown.returncode == 0:
+        return shown.stdout
+    with tempfile.TemporaryDirectory(prefix="course-pristine-") as tmp:
+        release(chapter.root, [chapter.name], output=Path(tmp))
+        return (Path(tmp) / chapter.name / chapter.release.name).read_text()
+
+
 def edited_exercises(chapter: Chapter, learner_nb) -> list[str]:
-    """grade_ids of solution cells the learner has changed from the release."""
-    released = solution_sources(read_notebook(chapter.release)) if chapter.release.exists() else {}
+    """grade_ids of answer cells the learner has changed from the shipped release."""
+    shipped = solution_sources(nbformat.reads(pristine_release_text(chapter), as_version=NB_VERSION))
     mine = solution_sources(learner_nb)
-    return [gid for gid, src in mine.items() if src.strip() != released.get(gid, "").strip()]
+    return [gid for gid, src in mine.items() if src.strip() != shipped.get(gid, "").strip()]
 
 
 # --------------------------------------------------------------------------
