@@ -50,8 +50,8 @@ def sequential_lm_batches(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     num_windows = (len(data) - 1) // block_size
-    inputs = data[: num_windows * block_size].view(num_windows, block_size)
-    targets = data[1 : num_windows * block_size + 1].view(num_windows, block_size)
+    inputs = data[: num_windows * block_size].reshape(num_windows, block_size)
+    targets = data[1 : num_windows * block_size + 1].reshape(num_windows, block_size)
 
     def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for i in range(0, num_windows, batch_size):

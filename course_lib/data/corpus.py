@@ -16,34 +16,51 @@ __all__ = ["generate_stories", "split_text", "STORY_SEPARATOR"]
 
 STORY_SEPARATOR = "\n\n"
 
-# (name, subject, object, possessive) pronouns
-HEROINES = ["Anna", "Clara", "Emma", "Grace", "Iris", "Lily", "Nora", "Rosa", "Mia", "Ella", "Lucy", "Zoe"]
-HEROES = ["Ben", "Daniel", "Felix", "Hugo", "Jack", "Leo", "Max", "Oscar", "Sam", "Tom", "Finn", "Noah"]
-SHE = ("she", "her", "her")
+HEROINES = ["Anna", "Clara", "Emma", "Grace", "Iris", "Lily", "Nora", "Rosa", "Mia", "Ella", "Lucy", "Zoe",
+            "Ada", "Bella", "Daisy", "Julia", "Kate", "Maya", "Olivia", "Ruby", "Sofia", "Vera"]
+HEROES = ["Ben", "Daniel", "Felix", "Hugo", "Jack", "Leo", "Max", "Oscar", "Sam", "Tom", "Finn", "Noah",
+          "Adam", "Charlie", "Eric", "George", "Ivan", "Kevin", "Oliver", "Peter", "Ryan", "Walter"]
+SHE = ("she", "her", "her")  # subject, object, possessive
 HE = ("he", "him", "his")
 
-KINDS = ["girl", "boy", "little fox", "young bear", "small mouse", "brave rabbit", "clever cat", "little duck"]
-TRAITS = ["kind", "curious", "quiet", "cheerful", "brave", "clever", "shy", "busy", "honest", "old"]
+KINDS = ["girl", "boy", "little fox", "young bear", "small mouse", "brave rabbit", "clever cat", "little duck",
+         "old dog", "tiny hedgehog", "young goat", "busy beaver"]
+TRAITS = ["kind", "curious", "quiet", "cheerful", "brave", "clever", "shy", "busy", "honest", "old", "lazy", "funny"]
 HOMES = [
     "a small house by the river", "a village near the hills", "a tall tree in the forest",
     "a farm at the edge of the town", "a blue boat on the lake", "a cottage with a red door",
+    "a busy street in the city", "a little hut by the sea",
 ]
-PLACES = ["the market", "the park", "the forest", "the river", "the beach", "the old mill",
-          "the garden", "the library", "the hill", "the meadow"]
-LANDMARKS = ["bridge", "big rock", "old tree", "pond", "fence", "well", "gate", "stone wall"]
-HIDING = ["table", "bed", "bench", "basket", "chair", "stairs", "door", "box"]
-OBJECTS = ["ball", "kite", "hat", "book", "lamp", "key", "drum", "map", "scarf", "shell", "cup", "bell"]
-COLOURS = ["red", "blue", "green", "yellow", "little", "old", "shiny", "new", "soft", "tiny"]
-FOODS = ["apple pie", "bread", "soup", "cake", "cookies", "pancakes", "berry jam"]
-INGREDIENTS = ["flour", "sugar", "milk", "butter", "eggs", "apples", "honey", "salt", "berries"]
-RELATIVES = ["mother", "father", "grandmother", "grandfather", "aunt", "uncle"]
+PLACES = ["the market", "the park", "the forest", "the river", "the beach", "the old mill", "the garden",
+          "the library", "the hill", "the meadow", "the village square", "the lighthouse", "the orchard",
+          "the harbour", "the zoo"]
+LANDMARKS = ["bridge", "big rock", "old tree", "pond", "fence", "well", "gate", "stone wall", "windmill",
+             "fountain", "haystack", "apple tree"]
+HIDING = ["table", "bed", "bench", "basket", "chair", "stairs", "door", "box", "sofa", "carpet"]
+OBJECTS = ["ball", "kite", "hat", "book", "lamp", "key", "drum", "map", "scarf", "shell", "cup", "bell",
+           "whistle", "umbrella", "puzzle", "lantern", "toy boat", "blanket", "flute", "compass"]
+COLOURS = ["red", "blue", "green", "yellow", "little", "old", "shiny", "new", "soft", "tiny", "purple",
+           "golden", "wooden", "striped", "heavy", "orange"]
+FOODS = ["apple pie", "bread", "soup", "cake", "cookies", "pancakes", "berry jam", "lemonade", "muffins"]
+INGREDIENTS = ["flour", "sugar", "milk", "butter", "eggs", "apples", "honey", "salt", "berries", "lemons"]
+RELATIVES = ["mother", "father", "grandmother", "grandfather", "aunt", "uncle", "big sister", "big brother"]
 ANIMALS = [("owl", "nest"), ("frog", "pond"), ("bird", "nest"), ("hedgehog", "burrow"),
-           ("squirrel", "tree"), ("turtle", "river"), ("deer", "glade"), ("goat", "barn")]
-FEELINGS = ["sad", "lost", "scared", "tired", "worried", "cold"]
-TIMES = ["One day", "One morning", "One evening", "Early one morning", "After lunch", "Later that week"]
+           ("squirrel", "tree"), ("turtle", "river"), ("deer", "glade"), ("goat", "barn"),
+           ("puppy", "kennel"), ("lamb", "field"), ("kitten", "basket")]
+FEELINGS = ["sad", "lost", "scared", "tired", "worried", "cold", "hungry", "lonely"]
+TIMES = ["One day", "One morning", "One evening", "Early one morning", "After lunch", "Later that week",
+         "On a sunny afternoon", "Last summer", "One winter morning"]
 WEATHER = [
     "The sun was warm and the sky was blue.", "It began to rain.", "The wind was cold.",
     "Snow fell softly on the hills.", "Dark clouds moved over the town.", "It was a bright and windy day.",
+    "The air smelled of flowers.", "Fog lay over the fields.",
+]
+# Sentences that can follow almost any other, drawn now and then for variety.
+ASIDES = [
+    "A dog barked somewhere far away.", "The birds were singing in the trees.", "Everything was very quiet.",
+    "{P} hummed a little song.", "{N} felt a bit hungry.", "A butterfly flew past.", "The grass was still wet.",
+    "{N} smiled.", "{P} was not sure what to do.", "The church bell rang twice.", "{Weather}",
+    "{N} thought about {s} {relative}.", "It was getting late.", "Nobody else was there.",
 ]
 
 # Each plot is a list of steps; each step lists alternative sentences and one
@@ -54,7 +71,7 @@ WEATHER = [
 INTRO = [
     ["Once upon a time, there was {a_trait} {kind} named {N}.",
      "{N} was {a_trait} {kind} who lived in {home}.",
-     "There once was a {kind} called {N}, and {p} lived in {home}."],
+     "There once was {a_kind} called {N}, and {p} lived in {home}."],
 ]
 PLOTS = {
     "lost": [
@@ -111,6 +128,29 @@ PLOTS = {
         ["Then it began to rain, so they ran home.", "In the evening, they walked home together."],
         ["{N} didn't mind the rain, because {p} had a good friend.", "{N} was tired, but {p} was happy."],
     ],
+    "market": [
+        ["{Time}, {N} went to the market with {s} {relative}.", "{Time}, {N} walked to the market alone."],
+        ["{P} wanted to buy {a_adj} {obj}.", "At one stall, {N} saw {a_adj} {obj}."],
+        ['"How much is the {obj}?" asked {N}.', '"Can I have that {obj}, please?" asked {N}.'],
+        ['"Three coins," said the old shopkeeper.', '"Five coins, my dear," said the shopkeeper.'],
+        ["{N} counted {s} coins. {P} had only two!", "{N} looked in {s} pocket, but it was empty."],
+        ["{P} helped the shopkeeper carry heavy boxes all afternoon.", "So {N} offered to sweep the shop."],
+        ['"Thank you for your help," said the shopkeeper. "The {obj} is yours."',
+         '"You worked hard," said the shopkeeper, and gave {o} the {obj}.'],
+        ["{N} ran home to show {F} the {obj}.", "{N} could not stop smiling all the way home."],
+        ['"It is beautiful!" said {F}.', '"Where did you get that?" asked {F}.', ""],
+    ],
+    "storm": [
+        ["{Time}, {N} and {F} were playing near the {landmark}.", "{N} and {F} went to {place} to play."],
+        ["Suddenly, the sky grew dark and the wind began to howl.", "Then big drops of rain began to fall."],
+        ['"A storm is coming!" shouted {F}.', '"We must find a dry place!" cried {N}.'],
+        ["They ran to the old barn, but the door was locked.", "They hid behind the {landmark}."],
+        ["{N} was scared, but {p} did not cry.", "{F} held {N}'s hand, and {N} felt brave again.",
+         "{FP} told {N} a funny story to pass the time."],
+        ["Soon the rain stopped and the sun came out again.", "After a while, the wind grew calm."],
+        ['"Look!" said {N}. "A rainbow!"', "There was a bright rainbow over the hills."],
+        ["They walked home, wet but happy.", "{N} and {F} laughed all the way home."],
+    ],
 }
 
 
@@ -137,7 +177,7 @@ def _cast(rng: random.Random) -> dict[str, str]:
     return dict(
         N=name, P=p.capitalize(), p=p, o=o, s=s,
         F=friend, FP=fp.capitalize(), Fp=fp, Fs=fs,
-        kind=kind, a_trait=_a(trait), home=rng.choice(HOMES), place=rng.choice(PLACES),
+        kind=kind, a_kind=_a(kind), a_trait=_a(trait), home=rng.choice(HOMES), place=rng.choice(PLACES),
         landmark=rng.choice(LANDMARKS), hiding=rng.choice(HIDING),
         obj=rng.choice(OBJECTS), adj=adj, a_adj=_a(adj),
         animal=animal, a_animal=_a(animal), animal_home=animal_home, feeling=rng.choice(FEELINGS),
@@ -149,8 +189,13 @@ def _cast(rng: random.Random) -> dict[str, str]:
 def _story(rng: random.Random) -> str:
     cast = _cast(rng)
     plot = PLOTS[rng.choice(sorted(PLOTS))]
-    sentences = [rng.choice(step).format(**cast) for step in INTRO + plot]
-    sentences = [s for s in sentences if s]
+    sentences = []
+    for step in INTRO + plot:
+        sentence = rng.choice(step)
+        if sentence:
+            sentences.append(sentence.format(**cast))
+        if rng.random() < 0.12:
+            sentences.append(rng.choice(ASIDES).format(**cast))
     # Break the story into a few lines so newlines are part of what is learned.
     lines, line = [], []
     for sentence in sentences:
@@ -164,7 +209,7 @@ def _story(rng: random.Random) -> str:
 
 
 def generate_stories(num_stories: int, seed: int = 0) -> str:
-    """`num_stories` short stories separated by a blank line (about 450 characters each).
+    """`num_stories` short stories separated by a blank line (about 500 characters each).
 
     Deterministic: uses only its own random.Random(seed), never the global RNG.
     The characters used are letters, space, newline and . , ' " ! ?
