@@ -363,6 +363,11 @@ def check_perplexity(fn: Callable) -> None:
          "perplexities is not the perplexity"),
         ((log_probs).mean().exp(), "perplexity is exp of the NEGATIVE mean log-probability"),
     ]
+    # softmax over a batch or time axis instead of the vocabulary axis
+    for axis, name in [(0, "batch"), (1, "time")]:
+        picked = logits.log_softmax(axis).gather(-1, targets[..., None])[..., 0]
+        wrong.append(((-picked).mean().exp(),
+                      f"the softmax runs over the {name} axis: normalise over the vocabulary, dim=-1"))
     _expect_close(value, expected, "perplexity", "exp(F.cross_entropy(logits, targets))", rtol=1e-6, atol=0,
                   wrong_answers=wrong, passed=f"matches exp(F.cross_entropy) on logits of shape {(B, T, V)}")
 
