@@ -311,6 +311,8 @@ def _error_text(cell) -> str:
             message = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()
             if output.get("ename") == "CellTimeoutError" or "KeyboardInterrupt" in output.get("ename", ""):
                 return "timed out: the cell ran past the time limit (an infinite loop?)"
+            if output.get("ename") == "NotImplementedError":
+                return "not answered yet: the answer cell still raises NotImplementedError"
             return ANSI.sub("", message)
     return ""
 
