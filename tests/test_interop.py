@@ -13,14 +13,6 @@ DT = torch.float64
 TOL = dict(atol=1e-6, rtol=1e-6)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: with 2 OpenMP threads on a busy 2-core machine,
-    synchronisation costs milliseconds per op, far more than the maths."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def randn(*shape, seed=0):

@@ -19,13 +19,9 @@ V_SRC, V_TGT = 13, 11
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    # small models: one thread is faster and keeps results identical across machines
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _seeded():
+    # one thread (tests/conftest.py) and a fixed seed keep results identical across machines
     torch.manual_seed(0)
-    yield
-    torch.set_num_threads(old)
 
 
 def padded_batch():
