@@ -218,6 +218,33 @@ class Seq2Seq(nn.Module):
                              max_len, batch_size=src.shape[0], device=src.device)
 
 
+# The two pieces chapter 2's exercises write, as functions of injected modules
+# (the reference answers; Encoder.forward and Decoder.step do the same, plus dropout).
+
+def encode(src: torch.Tensor, src_lengths: torch.Tensor, embedding: nn.Embedding,
+           gru: nn.GRU) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embed a padded batch and run a batch-first GRU over the real tokens only.
+
+    src (B, S) long, src_lengths (B,) -> outputs (B, S, H) (zeros at padding)
+    and hidden (L, B, H), the state after each sequence's last real token.
+    """
+    packed = pack_padded_sequence(embedding(src), src_lengths.cpu(), batch_first=True,
+                                  enforce_sorted=False)
+    packed_out, hidden = gru(packed)
+    outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.shape[1])
+    return outputs, hidden
+
+
+def decoder_step(token: torch.Tensor, hidden: torch.Tensor, embedding: nn.Embedding, gru: nn.GRU,
+                 out: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
+    """token (B,), hidden (L, B, H) -> logits (B, V) for the next token, new hidden (L, B, H)."""
+    output, hidden = gru(embedding(token).unsqueeze(1), hidden)   # a sequence of length 1
+    return out(output[:, 0]), hidden
+
+
+__all__ += ["encode", "decoder_step"]
+
+
 # ---------------------------------------------------------------------------
 # Chapter 3: attention
 # ---------------------------------------------------------------------------
