@@ -1,13 +1,14 @@
-"""Metrics: perplexity (and its unigram baseline), accuracy; BLEU joins in chapter 3."""
+"""Metrics: perplexity (and its unigram baseline), accuracy, and BLEU."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["perplexity", "unigram_perplexity", "accuracy"]
+__all__ = ["perplexity", "unigram_perplexity", "accuracy", "corpus_bleu", "sentence_bleu"]
 
 
 def perplexity(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int | None = None) -> float:
@@ -82,15 +83,9 @@ def accuracy(pred: torch.Tensor, target: torch.Tensor, ignore_index: int | None 
     return correct.float().mean().item()
 
 
-# corpus_bleu(hypotheses, references, max_n=4) goes here (chapter 3; see DESIGN.md section 3).
-
-
 # ---------------------------------------------------------------------------
 # BLEU (chapter 3; used again in chapter 5)
 # ---------------------------------------------------------------------------
-from collections import Counter  # noqa: E402
-
-__all__ += ["corpus_bleu", "sentence_bleu"]
 
 
 def _ngram_counts(tokens: Sequence[str], max_n: int) -> Counter:
