@@ -191,8 +191,8 @@ def cmd_doctor(args) -> int:
     print(f"python      {sys.version.split()[0]}  ({sys.executable})")
     for package in ("torch", "nbgrader", "nbval", "jupyterlab", "numpy", "matplotlib", "safetensors", "tqdm"):
         print(f"{package:<11} {_version(package)}")
-    if sys.version_info < (3, 10):
-        problems.append("Python 3.10 or newer is needed: recreate .venv with a newer python3")
+    if sys.version_info < (3, 11):
+        problems.append("Python 3.11 or newer is needed: recreate .venv with a newer python3")
 
     try:
         import torch
