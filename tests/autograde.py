@@ -1,6 +1,9 @@
-"""nbgrader autograde, end to end, on every chapter (DESIGN.md section 4).
+"""nbgrader autograde, end to end, of one chapter (DESIGN.md section 4).
 
-One autograde run per chapter grades these submissions side by side:
+Each tests/test_autograde_<chapter>.py star-imports these tests and names its
+CHAPTER, so that pytest-xdist (--dist loadfile) grades the chapters on
+different workers. One autograde run per chapter grades these submissions side
+by side:
 - `reference`: the reference answers pasted into the release: full marks;
 - `untouched`: the release as shipped: zero, and the autograder survives;
 - `mutant_k`: the k-th common wrong answer of every exercise at once: each
@@ -16,8 +19,13 @@ from course_lib import grading
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSWERS = Path(__file__).resolve().parent / "answers"
-CHAPTERS = grading.chapters(ROOT)
 pytestmark = pytest.mark.slow
+
+
+__all__ = ["pytestmark", "graded", "test_reference_answers_get_full_marks",
+           "test_untouched_release_gets_zero_without_crashing",
+           "test_every_mutant_loses_points_on_its_exercise",
+           "test_alternative_correct_answers_get_full_marks", "test_failures_explain_themselves"]
 
 
 def answer_files(chapter, kind: str) -> dict[str, list[Path]]:
@@ -33,9 +41,9 @@ def variants(chapter, kind: str) -> list[dict[str, Path]]:
     return [{gid: paths[k] for gid, paths in files.items() if k < len(paths)} for k in range(count)]
 
 
-@pytest.fixture(scope="module", params=CHAPTERS, ids=lambda c: c.name)
+@pytest.fixture(scope="module")
 def graded(request, tmp_path_factory):
-    chapter = request.param
+    chapter = grading.find_chapter(request.module.CHAPTER, ROOT)
     release = grading.read_notebook(chapter.release)
     reference = grading.reference_answers(chapter)
     submissions = {"reference": grading.fill_answers(release, reference), "untouched": release}
@@ -50,16 +58,6 @@ def graded(request, tmp_path_factory):
     reports = grading.autograde(chapter, submissions, cell_timeout=120,
                                 workdir=tmp_path_factory.mktemp(f"grade-{chapter.name}"))
     return chapter, reports, plan
-
-
-def test_every_answer_cell_has_three_mutants_and_an_alternative():
-    for chapter in CHAPTERS:
-        solution_ids = set(grading.reference_answers(chapter))
-        mutants, alternatives = answer_files(chapter, "mutant"), answer_files(chapter, "alternative")
-        for gid in solution_ids:
-            assert len(mutants.get(gid, [])) >= 3, f"{chapter.name}/{gid}: fewer than 3 mutants"
-            assert len(alternatives.get(gid, [])) >= 1, f"{chapter.name}/{gid}: no alternative correct answer"
-        assert set(mutants) <= solution_ids, f"answers for unknown cells: {set(mutants) - solution_ids}"
 
 
 def _summary(report):

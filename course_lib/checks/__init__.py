@@ -1,0 +1,20 @@
+"""Visible checks for the notebooks' exercises.
+
+Each check_<exercise>(fn) calls the learner's function on fixed random inputs
+with injected weights, compares with a torch built-in, and prints one line per
+property that holds. On the first property that fails it raises an
+AssertionError that says what is wrong and, when the wrong value matches a
+common mistake (computed here, not guessed), what the mistake probably is.
+
+One module per chapter (rnn, seq2seq, attention, ...); this package re-exports
+every check, so notebooks call checks.check_<exercise>. To add a chapter's
+checks: build inputs with _generator(seed), call
+the function through _call (so shape errors get a hint), then use
+expect_shape and _expect_close with a list of (wrong answer, hint) pairs.
+Printed lines contain no floats that vary by machine, so notebooks that store
+these outputs compare cleanly.
+"""
+from ._common import expect_shape, expect_tensor
+from .attention import *  # noqa: F401,F403
+from .rnn import *  # noqa: F401,F403
+from .seq2seq import *  # noqa: F401,F403

@@ -1,0 +1,25 @@
+"""Every chapter's exercises have wrong and alternative answers to grade, and
+an autograde test file that grades them (tests/autograde.py)."""
+from pathlib import Path
+
+from autograde import ROOT, answer_files
+from course_lib import grading
+
+CHAPTERS = grading.chapters(ROOT)
+
+
+def test_every_answer_cell_has_three_mutants_and_an_alternative():
+    for chapter in CHAPTERS:
+        solution_ids = set(grading.reference_answers(chapter))
+        mutants, alternatives = answer_files(chapter, "mutant"), answer_files(chapter, "alternative")
+        for gid in solution_ids:
+            assert len(mutants.get(gid, [])) >= 3, f"{chapter.name}/{gid}: fewer than 3 mutants"
+            assert len(alternatives.get(gid, [])) >= 1, f"{chapter.name}/{gid}: no alternative correct answer"
+        assert set(mutants) <= solution_ids, f"answers for unknown cells: {set(mutants) - solution_ids}"
+
+
+def test_every_chapter_has_an_autograde_test_file():
+    for chapter in CHAPTERS:
+        path = Path(__file__).parent / f"test_autograde_{chapter.name}.py"
+        assert path.exists(), f"add {path.name} (copy another chapter's and change CHAPTER)"
+        assert f'CHAPTER = "{chapter.name}"' in path.read_text(), f"{path.name} grades another chapter"
