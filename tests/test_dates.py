@@ -202,3 +202,41 @@ def test_make_seq2seq_batch_shift_and_padding():
     assert "".join(tgt_vocab.decode(tgt_out[1])) == "2026-11-21"
     src2, lengths2, _, _ = make_seq2seq_batch(pairs, src_vocab, tgt_vocab, src_eos=False)
     assert lengths2.tolist() == [6, 16]
+
+
+def test_several_dates_join_sources_and_concatenate_targets():
+    pairs = D.several_dates(300, (1, 3), seed=4)
+    assert pairs == D.several_dates(300, (1, 3), seed=4), "not deterministic in the seed"
+    counts = set()
+    for source, target in pairs:
+        parts = source.split(" and ")
+        counts.add(len(parts))
+        assert len(target) == 10 * len(parts)
+        assert len(set(parts)) == len(parts), "one input repeats a date string"
+        for i, part in enumerate(parts):
+            # each part is one rendering of the date written in its 10-character slice of the target
+            d = dt.date.fromisoformat(target[10 * i:10 * i + 10])
+            assert part in {render(d) for render in D.FORMATS.values()}, (part, target)
+    assert counts == {1, 2, 3}
+
+
+def test_several_dates_fixed_count_and_vocabulary():
+    src_vocab, tgt_vocab = D.date_vocabs()
+    for source, target in D.several_dates(50, 2, seed=0):
+        assert source.count(" and ") >= 1 and len(target) == 20
+        assert UNK_ID not in src_vocab.encode(source), f"{source!r} has characters outside the vocabulary"
+    with pytest.raises(ValueError, match="num_dates"):
+        D.several_dates(3, 0)
+    with pytest.raises(ValueError, match="num_dates"):
+        D.several_dates(3, (3, 2))
+
+
+def test_dates_right_counts_each_date_in_place():
+    targets = ["1999-04-032020-05-01", "2001-01-01"]
+    assert D.dates_right(targets, targets) == 1.0
+    assert D.dates_right(["1999-04-032020-05-02", "2001-01-01"], targets) == 2 / 3
+    # a date written in the wrong slot does not count
+    assert D.dates_right(["2020-05-011999-04-03", "2001-01-01x"], targets) == 1 / 3
+    assert D.dates_right(["1999-04-03", ""], targets) == 1 / 3
+    with pytest.raises(ValueError):
+        D.dates_right(["a"], targets)

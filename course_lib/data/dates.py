@@ -8,8 +8,9 @@ The task is small enough to train on a laptop CPU in a minute, yet needs real
 sequence-to-sequence machinery: the output is a reordering and rewriting of
 parts of the input, and inputs vary a lot in length. Padding a date with
 filler words (`add_filler`) makes inputs as long as we like while the output
-stays ten characters, which is how chapter 2 shows the fixed-vector
-bottleneck and chapter 3 shows attention removing it.
+stays ten characters; joining several dates with "and" (`several_dates`)
+makes the *content* grow instead. That is how chapter 2 shows the
+fixed-vector bottleneck and chapter 3 shows attention removing it.
 
 Every format is unambiguous, so each source has exactly one right answer:
 slashes with the year last are US order (month first), slashes with the year
@@ -29,7 +30,7 @@ from .vocab import Vocab
 
 __all__ = [
     "MIN_DATE", "MAX_DATE", "FORMATS", "FILLER_WORDS", "TARGET_CHARS",
-    "format_date", "to_iso", "add_filler", "generate_dates", "date_splits",
+    "format_date", "to_iso", "add_filler", "generate_dates", "date_splits", "several_dates", "dates_right",
     "source_chars", "target_chars", "date_vocabs",
 ]
 
@@ -245,6 +246,58 @@ def date_splits(
     pairs = generate_dates(n_train + n_val + n_test, seed=seed, formats=formats,
                            min_len=min_len, max_len=max_len, filler=filler)
     return pairs[:n_train], pairs[n_train:n_train + n_val], pairs[n_train + n_val:]
+
+
+def several_dates(
+    n: int,
+    num_dates: int | tuple[int, int] = (1, 3),
+    seed: int = 0,
+    formats: Sequence[str] | None = None,
+) -> list[tuple[str, str]]:
+    """`n` inputs of several dates joined by " and ", each with the ISO forms
+    of its dates written one after the other, without a separator:
+
+        "3.4.99 and 1 May 2020" -> "1999-04-032020-05-01"
+
+    A longer input means more to remember (10 target characters per date),
+    unlike filler, which makes the input longer but not its content.
+
+    num_dates: how many dates per input, or an inclusive (low, high) range
+        drawn uniformly for each input.
+    The dates are drawn without filler from a pool of distinct formatted
+    dates (so one input never holds the same string twice); `formats` as in
+    `generate_dates`. Deterministic in the seed.
+    """
+    low, high = (num_dates, num_dates) if isinstance(num_dates, int) else num_dates
+    if not 1 <= low <= high:
+        raise ValueError(f"num_dates must be >= 1 (or a range 1 <= low <= high), got {num_dates}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    rng = random.Random(seed)
+    # 20,000 distinct strings are plenty to draw from and take under a second to make
+    pool = generate_dates(min(max(4 * high * n, 1000), 20_000), seed=rng.randrange(2**31), formats=formats)
+    out = []
+    for _ in range(n):
+        picked = rng.sample(pool, rng.randint(low, high))
+        out.append((" and ".join(source for source, _ in picked), "".join(iso for _, iso in picked)))
+    return out
+
+
+def dates_right(outputs: Sequence[str], targets: Sequence[str]) -> float:
+    """Fraction of the dates in `targets` (10 ISO characters each, as written
+    by `several_dates`) that `outputs` got right in the same place.
+
+    Partial credit for inputs of several dates: an output with the first date
+    right and the second wrong scores 1 of 2, where exact match scores 0.
+    """
+    if len(outputs) != len(targets) or not targets:
+        raise ValueError(f"need as many outputs as targets, and at least one; got {len(outputs)} and {len(targets)}")
+    right = total = 0
+    for output, target in zip(outputs, targets):
+        for i in range(0, len(target), 10):
+            right += output[i:i + 10] == target[i:i + 10]
+            total += 1
+    return right / total
 
 
 def source_chars(include_filler: bool = True) -> list[str]:
