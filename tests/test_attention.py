@@ -254,3 +254,30 @@ def test_mha_errors():
         mha(x, x, x, torch.ones(5, 5), need_weights=False)
     with pytest.raises(ValueError, match="does not broadcast"):
         mha(x, x, x, torch.ones(4, 4, dtype=torch.bool), need_weights=False)
+
+
+def test_sdpa_keys_hidden_by_the_mask_do_not_matter():
+    # Any key masked for every query (here a random key mask, broadcast over heads and
+    # queries) can be changed, key and value, without changing any output.
+    q, k, v = randn(3, 2, 5, 8, seed=1), randn(3, 2, 7, 8, seed=2), randn(3, 2, 7, 4, seed=3)
+    keep = torch.rand(3, 1, 1, 7, generator=torch.Generator().manual_seed(4)) > 0.4
+    keep[..., 0] = True  # every query keeps at least one key
+    out, weights = scaled_dot_product_attention(q, k, v, keep)
+    hidden = ~keep.transpose(-2, -1)  # (3, 1, 7, 1): per key, broadcast over heads and features
+    k2 = torch.where(hidden, randn(3, 2, 7, 8, seed=5) * 10, k)
+    v2 = torch.where(hidden, randn(3, 2, 7, 4, seed=6) * 10, v)
+    out2, weights2 = scaled_dot_product_attention(q, k2, v2, keep)
+    torch.testing.assert_close(out2, out, **TOL)
+    torch.testing.assert_close(weights2, weights, **TOL)
+    assert not torch.equal(k2, k), "the test must change something"
+
+
+def test_mha_without_positions_is_permutation_equivariant():
+    # Self-attention has no notion of order: permuting the tokens permutes the outputs.
+    ours, _ = make_pair()
+    x = randn(2, 6, 16, seed=1)
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    out, weights = ours(x, x, x)
+    out_p, weights_p = ours(x[:, perm], x[:, perm], x[:, perm])
+    torch.testing.assert_close(out_p, out[:, perm], **TOL)
+    torch.testing.assert_close(weights_p, weights[:, :, perm][:, :, :, perm], **TOL)

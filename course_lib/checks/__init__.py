@@ -18,3 +18,4 @@ from ._common import expect_shape, expect_tensor
 from .attention import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .seq2seq import *  # noqa: F401,F403
+from .self_attention import *  # noqa: F401,F403

@@ -1,0 +1,8 @@
+def multi_head_attention(query, key, value, q_proj, k_proj, v_proj, out_proj, num_heads, mask=None):
+    batch, seq_q, d_model = query.shape
+    d_head = d_model // num_heads
+    q = q_proj(query).view(batch, -1, num_heads, d_head).transpose(1, 2)
+    k = k_proj(key).view(batch, -1, num_heads, d_head).transpose(1, 2)
+    v = k_proj(value).view(batch, -1, num_heads, d_head).transpose(1, 2)
+    heads, weights = scaled_dot_product_attention(q, k, v, mask)
+    return out_proj(heads.transpose(1, 2).reshape(batch, seq_q, d_model)), weights

@@ -1,0 +1,128 @@
+"""course_lib.checks, chapter 04: the library's own functions pass every check, and
+every wrong answer in tests/answers/04_self_attention fails its check with a hint."""
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from course_lib import attention, checks
+
+ANSWERS = Path(__file__).resolve().parent / "answers" / "04_self_attention"
+CHECKS = {  # answer cell -> (function name, its check)
+    "scaled_dot_product_attention": ("scaled_dot_product_attention", checks.check_scaled_dot_product_attention),
+    "attention_mask": ("attention_mask", checks.check_attention_mask),
+    "multi_head_attention": ("multi_head_attention", checks.check_multi_head_attention),
+}
+
+
+def broken_sdpa(q, k, v, mask=None):
+    """A wrong exercise 1 (no scaling, no mask): exercise 3's check must not depend on it."""
+    weights = (q @ k.transpose(-2, -1)).softmax(-1)
+    return weights @ v, weights
+
+
+def load(path: Path, name: str):
+    namespace = dict(torch=torch, nn=nn, F=F, math=math, scaled_dot_product_attention=broken_sdpa)
+    exec(path.read_text(), namespace)
+    return namespace[name]
+
+
+def library_mask(lengths, seq_len, causal=False):
+    mask = attention.padding_mask(lengths, seq_len)
+    return mask & attention.causal_mask(seq_len) if causal else mask
+
+
+def library_mha(query, key, value, q_proj, k_proj, v_proj, out_proj, num_heads, mask=None):
+    module = attention.MultiHeadAttention(query.shape[-1], num_heads).to(query.dtype)
+    weights = {f"{name}.{p}": getattr(getattr(layer, p), "data")
+               for name, layer in zip(["q_proj", "k_proj", "v_proj", "out_proj"], [q_proj, k_proj, v_proj, out_proj])
+               for p in ("weight", "bias")}
+    return torch.func.functional_call(module, weights, (query, key, value, mask))
+
+
+@pytest.mark.parametrize("check,fn,last_line", [
+    (checks.check_scaled_dot_product_attention, attention.scaled_dot_product_attention,
+     "All scaled dot-product attention checks passed."),
+    (checks.check_attention_mask, library_mask, "All attention mask checks passed."),
+    (checks.check_multi_head_attention, library_mha, "All multi-head attention checks passed."),
+])
+def test_library_reference_passes(capsys, check, fn, last_line):
+    check(fn)
+    out = capsys.readouterr().out
+    assert out.count("✓") >= 4
+    assert out.strip().endswith(last_line)
+
+
+def answer_files(kind):
+    return [(gid, p) for gid in CHECKS for p in sorted((ANSWERS / gid).glob(f"{kind}_*.py"))]
+
+
+@pytest.mark.parametrize("gid,path", answer_files("alternative"), ids=lambda x: getattr(x, "stem", x))
+def test_alternative_answers_pass(gid, path, capsys):
+    name, check = CHECKS[gid]
+    check(load(path, name))
+
+
+@pytest.mark.parametrize("gid,path", answer_files("mutant"), ids=lambda x: getattr(x, "stem", x))
+def test_mutants_fail_with_a_message(gid, path):
+    name, check = CHECKS[gid]
+    with pytest.raises(AssertionError) as info:
+        check(load(path, name))
+    assert len(str(info.value)) > 40
+
+
+@pytest.mark.parametrize("path,hint", [
+    ("scaled_dot_product_attention/mutant_no_scaling.py", "not scaled"),
+    ("scaled_dot_product_attention/mutant_scale_by_dk.py", "SQUARE ROOT"),
+    ("scaled_dot_product_attention/mutant_softmax_query_axis.py", "over the KEYS"),
+    ("scaled_dot_product_attention/mutant_inverted_mask.py", "inverted"),
+    ("scaled_dot_product_attention/mutant_fill_zero.py", "exp(0) = 1"),
+    ("scaled_dot_product_attention/mutant_mask_after_softmax.py", "BEFORE the softmax"),
+    ("attention_mask/mutant_diagonal_excluded.py", "ITSELF"),
+    ("attention_mask/mutant_one_future_token.py", "one future token"),
+    ("attention_mask/mutant_inverted.py", "inverted"),
+    ("attention_mask/mutant_padding_on_queries.py", "instead of the keys"),
+    ("attention_mask/mutant_length_off_by_one.py", "j < L"),
+    ("attention_mask/mutant_causal_ignored.py", "not masked"),
+    ("multi_head_attention/mutant_split_without_transpose.py", "plain reshape"),
+    ("multi_head_attention/mutant_merge_without_transpose.py", "without transposing back"),
+    ("multi_head_attention/mutant_no_output_projection.py", "out_proj"),
+    ("multi_head_attention/mutant_mask_not_passed.py", "mask is not passed"),
+    ("multi_head_attention/mutant_scaled_by_d_model.py", "sqrt(d_model)"),
+    ("multi_head_attention/mutant_value_from_key_projection.py", "v_proj"),
+])
+def test_mutants_get_the_intended_hint(path, hint):
+    gid = path.split("/")[0]
+    name, check = CHECKS[gid]
+    with pytest.raises(AssertionError) as info:
+        check(load(ANSWERS / path, name))
+    assert hint in str(info.value), str(info.value)
+
+
+def test_mask_check_draws_an_unknown_mistake():
+    def wrong(lengths, seq_len, causal=False):
+        mask = library_mask(lengths, seq_len, causal).expand(-1, 1, seq_len, seq_len).clone()
+        mask[:, :, 0, 0] = False  # nobody's mistake: the message shows both masks
+        return mask
+
+    with pytest.raises(AssertionError, match=r"(?s)yours:.*expected:"):
+        checks.check_attention_mask(wrong)
+
+
+def test_mask_check_wants_booleans_and_the_4d_shape():
+    with pytest.raises(AssertionError, match="boolean"):
+        checks.check_attention_mask(lambda lengths, seq_len, causal=False: library_mask(lengths, seq_len, causal).float())
+    with pytest.raises(AssertionError, match=r"\(batch, 1, seq_q, seq_k\)"):
+        checks.check_attention_mask(lambda lengths, seq_len, causal=False:
+                                    library_mask(lengths, seq_len, causal).expand(-1, 1, seq_len, -1)[:, 0])
+
+
+def test_multi_head_check_uses_the_reference_attention_and_puts_the_learners_back():
+    namespace = dict(torch=torch, math=math, scaled_dot_product_attention=broken_sdpa)
+    exec(ANSWERS.joinpath("multi_head_attention/mutant_mask_not_passed.py").read_text()
+         .replace("(q, k, v)", "(q, k, v, mask)"), namespace)  # the mistake fixed: a correct answer
+    checks.check_multi_head_attention(namespace["multi_head_attention"])
+    assert namespace["scaled_dot_product_attention"] is broken_sdpa
