@@ -18,7 +18,9 @@ $(STAMP): pyproject.toml
 	# torch first, by exact version: on a machine with a local CPU wheel this
 	# takes it, elsewhere it takes the normal build for the platform.
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# hf: transformers, for the tests that load HuggingFace GPT-2/BERT models
+	# into ours (built locally from random weights; nothing is downloaded)
+	$(BIN)/python -m pip install --quiet -e ".[dev,hf]"
 	# The course is shared through git, not an nbgrader exchange: switch off
 	# the student extensions that need one (they log errors without it).
 	$(BIN)/jupyter server extension disable --sys-prefix nbgrader.server_extensions.assignment_list >/dev/null 2>&1

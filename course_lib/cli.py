@@ -1,4 +1,4 @@
-"""The `course` command: list, check, reset, release, lab, doctor.
+"""The `course` command: list, check, reset, release, lab, doctor, pretrain.
 
 Every command that touches a learner's notebook either only reads it (`check`,
 `list`) or saves a timestamped copy first (`reset`, `release`): nothing a
@@ -155,6 +155,27 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_pretrain(args) -> int:
+    from . import pretrain  # imports torch: only for this command, so the others start fast
+
+    if args.recipe not in pretrain.RECIPES:
+        raise CourseError(f"unknown recipe {args.recipe!r}; choose from {', '.join(sorted(pretrain.RECIPES))}")
+    if args.steps is not None and args.steps < 1:
+        raise CourseError(f"--steps must be >= 1, got {args.steps}")
+    out = Path(args.out) if args.out else pretrain.CHECKPOINTS
+    print(f"Pretraining {args.recipe!r} (seed {args.seed}, one thread, deterministic) into {out}...", flush=True)
+    try:
+        result, paths = pretrain.pretrain(args.recipe, seed=args.seed, steps=args.steps, directory=out)
+    except ImportError as error:  # a recipe whose chapter module is missing
+        raise CourseError(str(error)) from None
+    for name, value in result.metrics.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            print(f"  {name:<18} {value:.4g}" if isinstance(value, float) else f"  {name:<18} {value}")
+    for path in paths:
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
 def jupyter_lab_command(root: Path, port: int | None = None, open_browser: bool = True) -> list[str]:
     """The JupyterLab command line `make lab` runs (tests start the same one)."""
     command = [
@@ -281,6 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("chapter")
     p.add_argument("--fast", action="store_true", help="train briefly, as under autograde")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("pretrain", help="(instructors) train a shipped checkpoint from scratch, deterministically")
+    p.add_argument("recipe", help="what to pretrain: a name in course_lib.pretrain.RECIPES (gpt, bert)")
+    p.add_argument("--steps", type=int, help="training steps (default: the recipe's)")
+    p.add_argument("--seed", type=int, default=0, help="default %(default)s, the seed of the shipped files")
+    p.add_argument("--out", help="folder to write into (default: the course's checkpoints/)")
+    p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("lab", help="start JupyterLab on the course")
     p.add_argument("--port", type=int)

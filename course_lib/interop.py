@@ -163,3 +163,97 @@ def decoder_layer_from_torch(layer: nn.TransformerDecoderLayer) -> DecoderLayer:
 # bert_from_hf(transformers.BertForMaskedLM) -> course_lib.bert.BertForMaskedLM
 # go here. transformers is an optional extra: import it inside those functions,
 # never at module level, so that this module imports without it.
+
+
+# ----------------------------------------------------------------- HuggingFace GPT-2 -> course_lib.gpt.GPT
+
+import os  # noqa: E402 (imports kept in this section: they concern GPT only)
+
+from course_lib.gpt import GPT, GPTConfig  # noqa: E402
+
+__all__ += ["gpt_from_hf", "load_gpt2"]
+
+# GPT-2's tanh-approximated GELU goes by three names in transformers.
+_GPT2_TANH_GELUS = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
+
+
+def gpt_from_hf(hf_model) -> GPT:
+    """Our GPT with the weights of a ``transformers.GPT2LMHeadModel``: the same logits.
+
+    GPT-2 stores its projections as ``Conv1D`` layers whose weight is
+    (in_features, out_features), the transpose of ``nn.Linear``'s, so every
+    matrix is transposed on the way. The names otherwise line up: ``wte`` is our
+    ``tok_emb``, ``wpe`` our ``pos_emb``, ``h[i]`` our ``blocks[i]``, and
+    ``mlp.c_fc``/``mlp.c_proj`` our ``mlp.linear1``/``mlp.linear2``. Our single
+    dropout rate is GPT-2's ``resid_pdrop`` (all three rates are 0.1 in GPT-2).
+
+    Configurations our GPT does not implement are refused with a ValueError
+    (another activation, n_inner != 4 * n_embd, LayerNorm eps != 1e-5, scaled
+    or cross attention, an untied output layer) rather than converted
+    approximately. The result has the source's dtype, device and train/eval mode.
+    """
+    where = "gpt_from_hf"
+    cfg = getattr(hf_model, "config", None)
+    if getattr(cfg, "model_type", None) != "gpt2" or not hasattr(hf_model, "lm_head"):
+        raise ValueError(f"{where}: expected a transformers.GPT2LMHeadModel, got {type(hf_model).__name__}")
+    problems = []
+    if cfg.activation_function not in _GPT2_TANH_GELUS:
+        problems.append(f"activation_function={cfg.activation_function!r} (ours is GPT-2's tanh GELU)")
+    if cfg.n_inner is not None and cfg.n_inner != 4 * cfg.n_embd:
+        problems.append(f"n_inner={cfg.n_inner} (ours is 4 * n_embd = {4 * cfg.n_embd})")
+    if cfg.layer_norm_epsilon != 1e-5:
+        problems.append(f"layer_norm_epsilon={cfg.layer_norm_epsilon} (ours is 1e-5)")
+    if not cfg.scale_attn_weights or cfg.scale_attn_by_inverse_layer_idx:
+        problems.append("attention scaled other than by 1/sqrt(head_dim)")
+    if getattr(cfg, "add_cross_attention", False):
+        problems.append("add_cross_attention=True")
+    wte = hf_model.transformer.wte.weight
+    if hf_model.lm_head.weight is not wte and not torch.equal(hf_model.lm_head.weight, wte):
+        problems.append("lm_head is not tied to the token embedding")
+    if problems:
+        raise ValueError(f"{where}: not supported: " + "; ".join(problems))
+
+    config = GPTConfig(vocab_size=cfg.vocab_size, block_size=cfg.n_positions, n_layer=cfg.n_layer,
+                       n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.resid_pdrop, bias=True)
+    ours = GPT(config).to(device=wte.device, dtype=wte.dtype)
+    hf = hf_model.transformer
+    _copy(ours.tok_emb.weight, hf.wte.weight)  # also the output layer (tied)
+    _copy(ours.pos_emb.weight, hf.wpe.weight)
+    for mine, theirs in zip(ours.blocks, hf.h):
+        for dst, src in ((mine.attn.c_attn, theirs.attn.c_attn), (mine.attn.c_proj, theirs.attn.c_proj),
+                         (mine.mlp.linear1, theirs.mlp.c_fc), (mine.mlp.linear2, theirs.mlp.c_proj)):
+            _copy(dst.weight, src.weight.T)  # Conv1D (in, out) -> Linear (out, in)
+            _copy(dst.bias, src.bias)
+        _copy_norm(mine.ln_1, theirs.ln_1)
+        _copy_norm(mine.ln_2, theirs.ln_2)
+    _copy_norm(ours.ln_f, hf.ln_f)
+    ours.train(hf_model.training)
+    return ours
+
+
+def load_gpt2(local_dir: str | os.PathLike) -> GPT:
+    """Our GPT with GPT-2 weights from a folder on disk; never downloads.
+
+    The folder is one written by ``GPT2LMHeadModel.save_pretrained(folder)``
+    (config.json and model.safetensors), e.g. a copy of the "gpt2" model
+    fetched once on a machine with internet access::
+
+        from course_lib.interop import load_gpt2
+        model = load_gpt2("models/gpt2")             # 124M parameters, eval mode
+        from transformers import GPT2TokenizerFast      # GPT-2's own BPE, not ours
+        tok = GPT2TokenizerFast.from_pretrained("models/gpt2", local_files_only=True)
+        idx = torch.tensor([tok.encode("The meaning of life is")])
+        print(tok.decode(model.generate(idx, 20, top_k=1)[0]))
+
+    which is the same as ``gpt_from_hf(GPT2LMHeadModel.from_pretrained(folder))``.
+    """
+    try:  # an optional extra: imported only when used
+        from transformers import GPT2LMHeadModel
+    except ImportError:
+        raise ImportError("load_gpt2 needs the optional package transformers: "
+                          "pip install -e '.[hf]'") from None
+    folder = os.path.expanduser(os.fspath(local_dir))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"no folder {folder!r}: save GPT-2 there with GPT2LMHeadModel.save_pretrained")
+    hf_model = GPT2LMHeadModel.from_pretrained(folder, local_files_only=True)
+    return gpt_from_hf(hf_model.eval())

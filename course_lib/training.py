@@ -6,6 +6,7 @@ every model of the course, from the char-RNN to GPT.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -203,6 +204,7 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, config: dict | No
         config = getattr(model, "config", None)
     if config is None:
         raise ValueError("pass config=..., the model's constructor arguments (the model has no .config)")
+    config = _as_dict(config)
     try:
         config_json = json.dumps(config, sort_keys=True)
     except TypeError as err:
@@ -251,7 +253,7 @@ def load_checkpoint(model_or_cls: nn.Module | type[nn.Module], path: str | os.Pa
         model = model_or_cls
         expected = config if config is not None else getattr(model, "config", None)
         if expected is not None:
-            problems = _config_differences(stored, json.loads(json.dumps(expected)))
+            problems = _config_differences(stored, json.loads(json.dumps(_as_dict(expected))))
             if problems:
                 raise ValueError(f"checkpoint {os.fspath(path)!r} was saved with a different config: "
                                  + "; ".join(problems))
@@ -271,6 +273,11 @@ def load_checkpoint(model_or_cls: nn.Module | type[nn.Module], path: str | os.Pa
                          + "; ".join(problems))
     model.load_state_dict(tensors)
     return model
+
+
+def _as_dict(config):
+    # model configs are often dataclasses (GPTConfig, BertConfig): store their fields
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
 
 
 def _config_differences(stored: dict, expected: dict) -> list[str]:

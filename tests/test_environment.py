@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _pyproject_pins() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requirements = project["dependencies"] + project["optional-dependencies"]["dev"]
+    extras = project["optional-dependencies"]
+    requirements = project["dependencies"] + extras["dev"] + extras["hf"]
     return dict(_split(r) for r in requirements)
 
 

@@ -225,3 +225,24 @@ def test_plots_return_axes_without_showing(monkeypatch):
     ax = plot_gradient_norms(norms)
     assert ax.get_yscale() == "log" and len(ax.get_lines()) == 2
     plt.close("all")
+
+
+def test_checkpoint_takes_a_dataclass_config(tmp_path):
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Config:
+        size: int = 3
+
+    class Model(nn.Module):
+        def __init__(self, config: Config):
+            super().__init__()
+            self.config = config
+            self.linear = nn.Linear(config.size, 2)
+
+    path = tmp_path / "m.safetensors"
+    training.save_checkpoint(Model(Config(3)), path)
+    assert training.read_checkpoint_config(path) == {"size": 3}
+    training.load_checkpoint(Model(Config(3)), path)
+    with pytest.raises(ValueError, match="size: file 3, model 4"):
+        training.load_checkpoint(Model(Config(4)), path)

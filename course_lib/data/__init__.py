@@ -3,10 +3,11 @@ from .algorithmic import long_range_recall_task
 from .batching import pad_sequences, random_lm_batch, sequential_lm_batches
 from .corpus import generate_stories, split_text
 from .text import load_text
-from .tokenizers import CharTokenizer
+from .tokenizers import BPETokenizer, CharTokenizer
 
 __all__ = [
     "CharTokenizer",
+    "BPETokenizer",
     "generate_stories",
     "split_text",
     "load_text",

@@ -1,0 +1,313 @@
+"""Pretraining recipes for the small checkpoints the later chapters load.
+
+`course pretrain gpt` (see cli.py) runs a recipe and writes into checkpoints/:
+
+    gpt.safetensors       the weights, with the GPTConfig stored in the metadata
+    gpt_tokenizer.json    the BPE tokenizer (JSON, never pickle)
+    gpt.json              what was run and what it reached: settings, held-out
+                          loss, bits per character, time, and a fingerprint (the
+                          first training losses) that tests re-create
+
+A recipe is a function ``recipe(seed, steps, progress) -> Pretrained``; RECIPES
+maps names to them, so the command knows nothing about any particular model.
+Each recipe is deterministic: one thread, torch.use_deterministic_algorithms,
+everything drawn from the seed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import nn
+
+from course_lib.data import BPETokenizer, generate_stories, random_lm_batch, split_text
+from course_lib.gpt import GPT, GPTConfig
+from course_lib.training import fit, load_checkpoint, read_checkpoint_config, save_checkpoint
+
+__all__ = [
+    "CHECKPOINTS",
+    "GPT_RECIPE",
+    "Pretrained",
+    "RECIPES",
+    "bits_per_char",
+    "deterministic",
+    "load_gpt",
+    "pretrain",
+    "pretrain_gpt",
+    "save_pretrained",
+    "warmup_cosine_lr",
+]
+
+# The shipped checkpoints: the repository's checkpoints/ folder, next to course_lib/.
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+@dataclass
+class Pretrained:
+    """What a recipe returns: the model, its tokenizer (if any) and its numbers."""
+
+    model: nn.Module
+    metrics: dict[str, Any]
+    tokenizer: Any = None  # anything with .save(path)
+    history: dict[str, list] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+@contextmanager
+def deterministic(seed: int) -> Iterator[None]:
+    """Seed torch, use one thread and deterministic kernels; restore the settings after.
+
+    With one thread the order of every floating-point sum is fixed, so the
+    same seed gives the same weights bit for bit on the same CPU and torch
+    build (other CPUs may differ in the last bits: their vector units add in
+    another order).
+    """
+    threads = torch.get_num_threads()
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def warmup_cosine_lr(step: int, max_lr: float, warmup: int, total: int, min_lr: float = 0.0) -> float:
+    """Learning rate at optimizer step `step` (from 0): linear warm-up, then cosine decay.
+
+    Rises from max_lr / warmup to max_lr over the first `warmup` steps, then
+    follows half a cosine down to min_lr at step `total`.
+    """
+    if step < warmup:
+        return max_lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def bits_per_char(model: GPT, ids: torch.Tensor, num_chars: int, batch_size: int = 32) -> dict[str, float]:
+    """Held-out loss of a GPT on a token stream, per token and per character.
+
+    ids: (N,) token ids of the held-out text; num_chars: the number of
+    characters those tokens after the first stand for (every token is predicted
+    except the first, which has no context). The stream is cut into
+    consecutive windows of block_size tokens, each read from scratch, as
+    chapter 1 scores its char-LSTM.
+
+    Returns {"val_loss": mean nats per predicted token, "bits_per_char": total
+    bits / num_chars, "tokens": N - 1}. Bits per character compares models with
+    different tokenizers: a token that covers 4 characters may cost more bits
+    than one character does, but less than four.
+    """
+    block = model.config.block_size
+    if ids.dim() != 1 or len(ids) < 2:
+        raise ValueError(f"ids must be a 1-D stream of at least 2 tokens, got shape {tuple(ids.shape)}")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    starts = list(range(0, len(ids) - 1, block))
+    total_nats = 0.0
+    for i in range(0, len(starts), batch_size):
+        group = starts[i:i + batch_size]
+        # the last window may be short: pad it, and let ignore_index skip the padding
+        x = torch.zeros(len(group), block, dtype=torch.long)
+        y = torch.full((len(group), block), -100, dtype=torch.long)
+        for row, s in enumerate(group):
+            n = min(block, len(ids) - 1 - s)
+            x[row, :n] = ids[s:s + n]
+            y[row, :n] = ids[s + 1:s + 1 + n]
+        logits, _ = model(x.to(device))
+        nll = torch.nn.functional.cross_entropy(logits.flatten(0, 1).double(), y.to(device).flatten(),
+                                                ignore_index=-100, reduction="sum")
+        total_nats += float(nll)
+    model.train(was_training)
+    tokens = len(ids) - 1
+    return {"val_loss": total_nats / tokens, "bits_per_char": total_nats / math.log(2) / num_chars,
+            "tokens": tokens}
+
+
+def _decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: decay the matrices (incl. embeddings), not biases and LayerNorm gains."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+# --------------------------------------------------------------------------- GPT
+
+
+# Everything the GPT recipe depends on. The corpus and the held-out split are
+# chapter 1's, so bits per character compare directly with its char-LSTM.
+# Sized to train in 40 s on an idle CPU core (2 minutes on a busy one): 1024 BPE tokens
+# (about 3.5 characters each, so 128 tokens hold a whole story), a 0.27M
+# parameter model, many small batches (on this little data, more updates beat
+# bigger batches for the same compute).
+GPT_RECIPE: dict[str, Any] = dict(
+    num_stories=700, corpus_seed=0, val_fraction=0.1,
+    vocab_size=1024,
+    block_size=128, n_layer=4, n_head=4, n_embd=64, dropout=0.0,
+    batch_size=8, steps=800, max_lr=5e-3, min_lr=5e-4, warmup=40, weight_decay=0.1, clip_norm=1.0,
+    fingerprint_steps=20, eval_every=100,
+)
+
+
+def gpt_corpus(recipe: dict[str, Any] = GPT_RECIPE) -> tuple[str, str]:
+    """(train_text, val_text): chapter 1's generated stories and held-out split."""
+    return split_text(generate_stories(recipe["num_stories"], seed=recipe["corpus_seed"]), recipe["val_fraction"])
+
+
+def pretrain_gpt(seed: int = 0, steps: int | None = None, progress: bool = True,
+                 stop_after: int | None = None, recipe: dict[str, Any] | None = None) -> Pretrained:
+    """Train GPT_RECIPE's small GPT on the stories; evaluate it on the held-out ones.
+
+    steps: length of the learning-rate schedule (default: the recipe's).
+    stop_after: stop after this many steps of that schedule (tests use it to
+        re-create the start of the shipped run without running all of it).
+    recipe: override GPT_RECIPE (a dict with the same keys).
+    """
+    r = dict(GPT_RECIPE if recipe is None else recipe)
+    if steps is not None:
+        r["steps"] = steps
+    run_steps = r["steps"] if stop_after is None else min(stop_after, r["steps"])
+    start = time.perf_counter()
+    with deterministic(seed):
+        train_text, val_text = gpt_corpus(r)
+        # The tokenizer learns from the training text only; bytes cover the rest.
+        tokenizer = BPETokenizer.train(train_text, r["vocab_size"])
+        train_ids = torch.tensor(tokenizer.encode(train_text))
+        val_ids = torch.tensor(tokenizer.encode(val_text))
+        config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=r["block_size"], n_layer=r["n_layer"],
+                           n_head=r["n_head"], n_embd=r["n_embd"], dropout=r["dropout"])
+        model = GPT(config)
+        optimizer = torch.optim.AdamW(_decay_groups(model, r["weight_decay"]), lr=r["max_lr"], betas=(0.9, 0.95))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda i: warmup_cosine_lr(i, 1.0, r["warmup"], r["steps"], r["min_lr"] / r["max_lr"]))
+        batches = torch.Generator().manual_seed(seed)
+        num_chars = len(tokenizer.decode(val_ids[1:].tolist()))
+
+        def held_out(m: GPT) -> dict[str, float]:
+            scores = bits_per_char(m, val_ids, num_chars)
+            return {"val_loss": scores["val_loss"], "bits_per_char": scores["bits_per_char"]}
+
+        history = fit(
+            model, optimizer,
+            batch_fn=lambda step: random_lm_batch(train_ids, r["batch_size"], r["block_size"], generator=batches),
+            loss_fn=lambda m, batch: m(*batch)[1],
+            steps=run_steps, clip_norm=r["clip_norm"], scheduler=schedule, progress=progress,
+            eval_fn=held_out, eval_every=r["eval_every"],
+        )
+        train_seconds = time.perf_counter() - start
+    metrics = {
+        "val_loss": history["val_loss"][-1],
+        "bits_per_char": history["bits_per_char"][-1],
+        "val_tokens": len(val_ids) - 1,
+        "val_chars": num_chars,
+        "chars_per_token": len(train_text) / len(train_ids),
+        "final_train_loss": history["loss"][-1],
+        "steps": run_steps,
+        "seconds": train_seconds,
+        "parameters": model.num_parameters(non_embedding=False),
+        "fingerprint_losses": history["loss"][: r["fingerprint_steps"]],
+        "history": {k: history[k] for k in ("step", "loss", "lr", "eval_step", "val_loss", "bits_per_char")},
+        "recipe": r,
+        "seed": seed,
+        "torch": torch.__version__,
+    }
+    model.eval()
+    return Pretrained(model=model, metrics=metrics, tokenizer=tokenizer, history=history)
+
+
+def load_gpt(directory: str | os.PathLike = CHECKPOINTS, name: str = "gpt",
+             config: GPTConfig | None = None) -> tuple[GPT, BPETokenizer]:
+    """The pretrained GPT and its tokenizer from `directory` (default: the shipped checkpoints/).
+
+    config: the model you expect; a file saved with another config is refused
+    with the differences named (default: build whatever the file holds).
+    The weights are read with safetensors (no pickle), and tensors whose names
+    or shapes do not fit the model are refused too.
+    """
+    directory = Path(directory)
+    weights = directory / f"{name}.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"no checkpoint at {str(weights)!r}: run `course pretrain gpt` to make it")
+    if config is None:
+        stored = read_checkpoint_config(weights)
+        try:
+            config = GPTConfig(**stored)
+        except TypeError:
+            raise ValueError(f"{str(weights)!r} does not hold a GPT: its config is {stored}") from None
+    model = GPT(config)
+    # the config as a dict: training.load_checkpoint compares JSON values
+    load_checkpoint(model, weights, config=dataclasses.asdict(config))
+    tokenizer = BPETokenizer.load(directory / f"{name}_tokenizer.json")
+    if tokenizer.vocab_size != model.config.vocab_size:
+        raise ValueError(f"the tokenizer has {tokenizer.vocab_size} ids but the model {model.config.vocab_size}: "
+                         "the two files come from different runs")
+    return model.eval(), tokenizer
+
+
+# --------------------------------------------------------------------------- registry and saving
+
+
+def _pretrain_bert(seed: int = 0, steps: int | None = None, progress: bool = True) -> Pretrained:
+    try:  # chapter 7's module; imported only when asked for
+        from course_lib.bert import pretrain_bert
+    except ImportError as err:
+        raise ImportError(f"the 'bert' recipe needs course_lib.bert.pretrain_bert (chapter 7): {err}") from None
+
+    result = pretrain_bert(seed=seed, steps=steps, progress=progress)
+    model, metrics, *rest = result
+    return Pretrained(model=model, metrics=dict(metrics), tokenizer=rest[0] if rest else None)
+
+
+RECIPES: dict[str, Callable[..., Pretrained]] = {
+    "gpt": pretrain_gpt,
+    "bert": _pretrain_bert,
+}
+
+
+def _config_dict(model: nn.Module) -> dict:
+    config = getattr(model, "config", None)
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    if isinstance(config, dict):
+        return dict(config)
+    raise ValueError(f"{type(model).__name__} has no .config (a dataclass or dict) to store with its weights")
+
+
+def save_pretrained(name: str, result: Pretrained, directory: str | os.PathLike = CHECKPOINTS) -> list[Path]:
+    """Write <name>.safetensors, <name>_tokenizer.json (if any) and <name>.json; return the paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / f"{name}.safetensors"]
+    save_checkpoint(result.model, paths[0], config=_config_dict(result.model))
+    if result.tokenizer is not None:
+        paths.append(directory / f"{name}_tokenizer.json")
+        result.tokenizer.save(paths[-1])
+    paths.append(directory / f"{name}.json")
+    paths[-1].write_text(json.dumps(result.metrics, indent=1, sort_keys=True) + "\n")
+    return paths
+
+
+def pretrain(name: str, seed: int = 0, steps: int | None = None, directory: str | os.PathLike = CHECKPOINTS,
+             progress: bool = True) -> tuple[Pretrained, list[Path]]:
+    """Run recipe `name` and save what it made into `directory`."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; choose from {sorted(RECIPES)}")
+    if steps is not None and steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    with deterministic(seed):
+        result = RECIPES[name](seed=seed, steps=steps, progress=progress)
+    return result, save_pretrained(name, result, directory)
