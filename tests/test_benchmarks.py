@@ -1,0 +1,30 @@
+"""The benchmark scripts run end to end and write their report (tiny sizes:
+this checks that they work, not how fast anything is)."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def _run(script: str, tmp_path: Path, *args: str) -> str:
+    out = tmp_path / "report.md"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--threads", "1",
+                    "--output", str(out), *args], check=True, cwd=ROOT, timeout=300,
+                   capture_output=True, text=True)
+    return out.read_text()
+
+
+def test_attention_benchmark_reports_ratios(tmp_path):
+    report = _run("bench_attention.py", tmp_path, "--batch", "2", "--seq", "16", "--d-model", "32",
+                  "--heads", "4", "--d-ff", "64")
+    assert "ours / torch" in report and "MHA forward" in report and "EncoderLayer" in report
+
+
+def test_gpt_benchmark_reports_ratio_and_cache_speedup(tmp_path):
+    report = _run("bench_gpt.py", tmp_path, "--batch", "2", "--block", "32", "--vocab", "64", "--layers", "1",
+                  "--heads", "2", "--embd", "32", "--new-tokens", "32", "--prompt", "4")
+    assert "ours / torch" in report and "training step" in report and "KV cache" in report
