@@ -12,12 +12,14 @@ True = may attend (see ``course_lib.attention``). Every layer is post-LN,
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from course_lib.attention import MultiHeadAttention, causal_mask, padding_mask
+from course_lib.data.vocab import EOS_ID, PAD_ID, SOS_ID
+from course_lib.decoding import greedy_decode
 
 __all__ = [
     "positional_encoding",
@@ -30,6 +32,7 @@ __all__ = [
     "Encoder",
     "Decoder",
     "Transformer",
+    "TransformerState",
     "attention_maps",
     "warmup_inverse_sqrt_lr",
     "warmup_inverse_sqrt_scheduler",
@@ -161,6 +164,14 @@ class PositionwiseFeedForward(nn.Module):
         return self.linear2(self.dropout(self.activation(self.linear1(x))))
 
 
+def _feed_forward(
+    d_model: int, d_ff: int, dropout: float, activation: str | nn.Module, bias: bool
+) -> PositionwiseFeedForward | None:
+    if d_ff < 0:
+        raise ValueError(f"d_ff must be >= 0 (0 = no feed-forward sublayer), got {d_ff}")
+    return PositionwiseFeedForward(d_model, d_ff, dropout, activation, bias=bias) if d_ff > 0 else None
+
+
 # --------------------------------------------------------------------------- layers
 
 
@@ -169,6 +180,7 @@ class EncoderLayer(nn.Module):
 
     Set ``record_attention = True`` (or use ``attention_maps``) to keep the last
     attention weights in ``self_attn_weights``, (batch, heads, seq, seq).
+    ``d_ff=0`` builds the layer without its feed-forward sublayer (``ff`` is None).
     """
 
     def __init__(
@@ -185,9 +197,10 @@ class EncoderLayer(nn.Module):
         super().__init__()
         self.norm_first = norm_first
         self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout, bias=bias)
-        self.ff = PositionwiseFeedForward(d_model, d_ff, dropout, activation, bias=bias)
+        # d_ff = 0 leaves the feed-forward sublayer out (the ablation of chapter 5).
+        self.ff = _feed_forward(d_model, d_ff, dropout, activation, bias)
         self.norm1 = LayerNorm(d_model, eps, bias=bias)
-        self.norm2 = LayerNorm(d_model, eps, bias=bias)
+        self.norm2 = LayerNorm(d_model, eps, bias=bias) if self.ff is not None else None
         self.dropout = nn.Dropout(dropout)  # on each sublayer's output, before the residual add
         self.record_attention = False
         self.self_attn_weights: Tensor | None = None
@@ -203,10 +216,12 @@ class EncoderLayer(nn.Module):
         usually padding_mask(...) of shape (batch, 1, 1, seq). Returns (batch, seq, d_model)."""
         if self.norm_first:
             x = x + self._self_attention(self.norm1(x), mask)
-            x = x + self.dropout(self.ff(self.norm2(x)))
+            if self.ff is not None:
+                x = x + self.dropout(self.ff(self.norm2(x)))
         else:
             x = self.norm1(x + self._self_attention(x, mask))
-            x = self.norm2(x + self.dropout(self.ff(x)))
+            if self.ff is not None:
+                x = self.norm2(x + self.dropout(self.ff(x)))
         return x
 
 
@@ -217,7 +232,7 @@ class DecoderLayer(nn.Module):
     from the encoder's output ("memory"): each target position looks up the
     source positions it needs. With ``record_attention = True`` the last weights
     are kept in ``self_attn_weights`` (batch, heads, tgt, tgt) and
-    ``cross_attn_weights`` (batch, heads, tgt, src).
+    ``cross_attn_weights`` (batch, heads, tgt, src). ``d_ff=0``: no feed-forward sublayer.
     """
 
     def __init__(
@@ -235,10 +250,10 @@ class DecoderLayer(nn.Module):
         self.norm_first = norm_first
         self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout, bias=bias)
         self.cross_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout, bias=bias)
-        self.ff = PositionwiseFeedForward(d_model, d_ff, dropout, activation, bias=bias)
+        self.ff = _feed_forward(d_model, d_ff, dropout, activation, bias)  # None when d_ff = 0
         self.norm1 = LayerNorm(d_model, eps, bias=bias)
         self.norm2 = LayerNorm(d_model, eps, bias=bias)
-        self.norm3 = LayerNorm(d_model, eps, bias=bias)
+        self.norm3 = LayerNorm(d_model, eps, bias=bias) if self.ff is not None else None
         self.dropout = nn.Dropout(dropout)
         self.record_attention = False
         self.self_attn_weights: Tensor | None = None
@@ -277,11 +292,13 @@ class DecoderLayer(nn.Module):
         if self.norm_first:
             x = x + self._self_attention(self.norm1(x), tgt_mask)
             x = x + self._cross_attention(self.norm2(x), memory, memory_mask)
-            x = x + self.dropout(self.ff(self.norm3(x)))
+            if self.ff is not None:
+                x = x + self.dropout(self.ff(self.norm3(x)))
         else:
             x = self.norm1(x + self._self_attention(x, tgt_mask))
             x = self.norm2(x + self._cross_attention(x, memory, memory_mask))
-            x = self.norm3(x + self.dropout(self.ff(x)))
+            if self.ff is not None:
+                x = self.norm3(x + self.dropout(self.ff(x)))
         return x
 
 
@@ -347,17 +364,30 @@ class Decoder(nn.Module):
 # --------------------------------------------------------------------------- the model
 
 
+class TransformerState(NamedTuple):
+    """What ``Transformer.step`` carries between decoding steps; every field is batch first,
+    so ``course_lib.decoding.reorder_state`` can select and repeat hypotheses."""
+
+    tokens: Tensor  # (batch, t) decoder inputs so far: <sos> and the tokens generated after it
+    memory: Tensor  # (batch, src, d_model) the encoder output, computed once
+    src_mask: Tensor | None  # (batch, 1, 1, src) source padding mask, or None
+
+
 class Transformer(nn.Module):
     """Encoder-decoder Transformer from token ids to next-token logits.
 
     With ``share_embeddings`` the target embedding and the output projection
-    share one matrix (a token's input vector is also its output score template),
-    and when ``src_vocab == tgt_vocab`` the source embedding shares it too, as in
-    the paper's shared BPE vocabulary. Embeddings are scaled by sqrt(d_model) so
-    that they are not drowned by the positional encoding.
+    share one matrix (a token's input vector is also its output score template).
+    The source embedding shares it too when ``share_source`` is True, or, by
+    default (None), when ``src_vocab == tgt_vocab``: one joint vocabulary, as the
+    paper's shared BPE vocabulary. Pass ``share_source=False`` for two languages
+    whose vocabularies merely happen to have the same size. Embeddings are scaled
+    by sqrt(d_model) so that they are not drowned by the positional encoding.
 
     If ``pad_id`` is given and no ``src_mask`` is passed, the source padding mask
-    is built from ``src == pad_id``.
+    is built from ``src == pad_id``. ``start_state`` and ``step`` plug the model
+    into ``course_lib.decoding`` (greedy decoding, beam search); ``generate``
+    decodes a batch greedily. ``d_ff=0`` leaves out every feed-forward sublayer.
     """
 
     def __init__(
@@ -375,12 +405,18 @@ class Transformer(nn.Module):
         activation: str | nn.Module = "relu",
         positional: str = "sinusoidal",
         pad_id: int | None = None,
+        share_source: bool | None = None,
     ):
         super().__init__()
         self.d_model = d_model
         self.pad_id = pad_id
+        if share_source and not (share_embeddings and src_vocab == tgt_vocab):
+            raise ValueError(
+                f"share_source=True needs share_embeddings=True and one vocabulary size, "
+                f"got src_vocab={src_vocab}, tgt_vocab={tgt_vocab}"
+            )
         self.src_embed = nn.Embedding(src_vocab, d_model)
-        share_src = share_embeddings and src_vocab == tgt_vocab
+        share_src = share_embeddings and src_vocab == tgt_vocab and share_source is not False
         self.tgt_embed = self.src_embed if share_src else nn.Embedding(tgt_vocab, d_model)
         if positional == "sinusoidal":
             self.pos = SinusoidalPositionalEncoding(max_len, d_model)
@@ -454,6 +490,54 @@ class Transformer(nn.Module):
             src_mask = padding_mask(key_padding=src == self.pad_id)
         memory = self.encode(src, src_mask)
         return self.decode(tgt_in, memory, src_mask, tgt_mask)
+
+    # The course_lib.decoding interface: step_fn(prev_tokens, state) -> (logits, state).
+
+    def start_state(self, src: Tensor, src_lengths: Tensor | None = None) -> TransformerState:
+        """Encode ``src`` (batch, src) once; the state for ``step``.
+
+        The source padding mask comes from ``src_lengths`` (batch,) when given,
+        else from ``pad_id``, else there is none.
+        """
+        if src_lengths is not None:
+            src_mask = padding_mask(src_lengths.to(src.device), src.shape[1])
+        elif self.pad_id is not None:
+            src_mask = padding_mask(key_padding=src == self.pad_id)
+        else:
+            src_mask = None
+        memory = self.encode(src, src_mask)
+        return TransformerState(src.new_zeros(src.shape[0], 0), memory, src_mask)
+
+    def step(self, prev_tokens: Tensor, state: TransformerState) -> tuple[Tensor, TransformerState]:
+        """prev_tokens: (batch,) the last token of each sequence (<sos> first) -> logits (batch, tgt_vocab).
+
+        The decoder is re-run over the whole prefix at every step: simple, and
+        cheap for the short outputs of this chapter. (Chapter 6 keeps the keys
+        and values of earlier positions in a cache instead.)
+        """
+        tokens = torch.cat([state.tokens, prev_tokens[:, None]], dim=1)
+        logits = self.decode(tokens, state.memory, state.src_mask)[:, -1]
+        return logits, state._replace(tokens=tokens)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        src: Tensor,
+        src_lengths: Tensor | None = None,
+        max_len: int = 50,
+        sos_id: int = SOS_ID,
+        eos_id: int = EOS_ID,
+    ) -> Tensor:
+        """Greedy decoding of a batch: (batch, T <= max_len) ids, each row ending with
+        <eos> then padding (see ``course_lib.decoding.greedy_decode``).
+
+        Same call as the seq2seq models', so ``course_lib.seq2seq.predict`` and
+        ``evaluate_exact_match`` work with a Transformer too. Switch to eval mode
+        first if the model has dropout.
+        """
+        pad_id = PAD_ID if self.pad_id is None else self.pad_id
+        return greedy_decode(self.step, self.start_state(src, src_lengths), sos_id, eos_id,
+                             max_len, batch_size=src.shape[0], pad_id=pad_id, device=src.device)
 
 
 def attention_maps(model: nn.Module, *args, **kwargs) -> dict[str, Tensor]:

@@ -286,3 +286,90 @@ def test_tiny_transformer_learns_to_copy():
             if accuracy >= 0.97:
                 break
     assert accuracy >= 0.95, f"copy task token accuracy {accuracy:.3f} after {step} steps"
+
+
+# --------------------------------------------------------------------------- ablation: no feed-forward sublayer
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_d_ff_zero_leaves_the_feed_forward_sublayer_out(norm_first):
+    torch.manual_seed(0)
+    enc = EncoderLayer(16, 4, 0, norm_first=norm_first).to(DT).eval()
+    dec = DecoderLayer(16, 4, 0, norm_first=norm_first).to(DT).eval()
+    assert enc.ff is None and enc.norm2 is None and dec.ff is None and dec.norm3 is None
+    x, memory = randn(2, 5, 16, seed=1), randn(2, 6, 16, seed=2)
+    if norm_first:
+        expected_enc = x + enc.self_attn(enc.norm1(x), enc.norm1(x), enc.norm1(x))[0]
+        h = x + dec.self_attn(dec.norm1(x), dec.norm1(x), dec.norm1(x), causal_mask(5))[0]
+        expected_dec = h + dec.cross_attn(dec.norm2(h), memory, memory)[0]
+    else:
+        expected_enc = enc.norm1(x + enc.self_attn(x, x, x)[0])
+        h = dec.norm1(x + dec.self_attn(x, x, x, causal_mask(5))[0])
+        expected_dec = dec.norm2(h + dec.cross_attn(h, memory, memory)[0])
+    torch.testing.assert_close(enc(x), expected_enc, **TOL)
+    torch.testing.assert_close(dec(x, memory, causal_mask(5)), expected_dec, **TOL)
+    full = tiny_model(d_ff=32)
+    ablated = tiny_model(d_ff=0)
+    assert sum(p.numel() for p in ablated.parameters()) < sum(p.numel() for p in full.parameters())
+    assert ablated(torch.randint(0, 11, (2, 4)), torch.randint(0, 11, (2, 3))).shape == (2, 3, 11)
+    with pytest.raises(ValueError, match="d_ff"):
+        EncoderLayer(16, 4, -1)
+
+
+# --------------------------------------------------------------------------- decoding interface
+
+
+def test_step_by_step_logits_equal_the_full_decoder():
+    model = tiny_model(pad_id=0).to(DT)
+    src = torch.tensor([[5, 6, 7, 2, 0, 0], [4, 9, 8, 7, 6, 2]])
+    tgt_in = torch.tensor([[1, 4, 5, 6, 7], [1, 8, 8, 3, 9]])
+    full = model(src, tgt_in)
+    state = model.start_state(src)
+    assert state.tokens.shape == (2, 0) and state.memory.shape == (2, 6, 16)
+    for t in range(tgt_in.shape[1]):
+        logits, state = model.step(tgt_in[:, t], state)
+        torch.testing.assert_close(logits, full[:, t], **TOL)
+    assert torch.equal(state.tokens, tgt_in)
+    # Lengths give the same source mask as pad_id.
+    by_lengths = model.start_state(src, torch.tensor([4, 6]))
+    torch.testing.assert_close(by_lengths.memory, model.start_state(src).memory, **TOL)
+    assert torch.equal(by_lengths.src_mask, model.start_state(src).src_mask)
+    no_pad = tiny_model()  # no pad_id, no lengths: no mask at all
+    assert no_pad.start_state(src).src_mask is None
+
+
+def test_generate_is_greedy_decoding_and_beam_search_drives_the_model():
+    from course_lib.decoding import beam_search, greedy_decode
+
+    model = tiny_model(pad_id=0)
+    src = torch.tensor([[5, 6, 7, 2, 0], [4, 9, 8, 7, 2]])
+    out = model.generate(src, max_len=6)
+    assert out.shape[0] == 2 and out.shape[1] <= 6
+    torch.testing.assert_close(out, greedy_decode(model.step, model.start_state(src), 1, 2, 6, 2))
+    # By hand: argmax of the full decoder on the growing prefix (until <eos>).
+    for row in range(2):
+        prefix = torch.tensor([[1]])
+        for t in range(out.shape[1]):
+            token = model(src[row:row + 1], prefix)[0, -1].argmax()
+            assert out[row, t] == token
+            if token == 2:
+                break
+            prefix = torch.cat([prefix, token.view(1, 1)], dim=1)
+    # Beam search reorders the state (the prefix grows per hypothesis); beam 1 with alpha 0 is greedy.
+    for row in range(2):
+        best = beam_search(model.step, model.start_state(src[row:row + 1]), 1, 2, 6, beam_size=1, length_penalty=0.0)
+        greedy = out[row].tolist()
+        greedy = greedy[: greedy.index(2) + 1] if 2 in greedy else greedy
+        assert best.tokens == greedy
+    wide = beam_search(model.step, model.start_state(src[:1]), 1, 2, 6, beam_size=4)
+    assert wide.score >= beam_search(model.step, model.start_state(src[:1]), 1, 2, 6, beam_size=1).score - 1e-6
+
+
+def test_share_source_is_explicit_for_two_vocabularies_of_one_size():
+    default = tiny_model()  # 11 and 11: one joint vocabulary by default
+    assert default.src_embed.weight is default.tgt_embed.weight is default.lm_head.weight
+    two_languages = tiny_model(share_source=False)
+    assert two_languages.tgt_embed.weight is two_languages.lm_head.weight
+    assert two_languages.src_embed.weight is not two_languages.tgt_embed.weight
+    with pytest.raises(ValueError, match="share_source"):
+        tiny_model(tgt_vocab=13, share_source=True)

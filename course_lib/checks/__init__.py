@@ -20,3 +20,4 @@ from .gpt import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .seq2seq import *  # noqa: F401,F403
 from .self_attention import *  # noqa: F401,F403
+from .transformer import *  # noqa: F401,F403

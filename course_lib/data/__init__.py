@@ -1,5 +1,13 @@
 """Datasets generated from a seed (no downloads), tokenizers, batching, and load_text."""
-from .algorithmic import long_range_recall_task
+from .algorithmic import (
+    copy_task,
+    long_range_recall_task,
+    reverse_task,
+    sequence_task,
+    sequence_task_splits,
+    sort_task,
+    symbol_vocab,
+)
 from .batching import pad_sequences, random_lm_batch, sequential_lm_batches
 from .corpus import generate_stories, split_text
 from .text import load_text
@@ -15,4 +23,10 @@ __all__ = [
     "sequential_lm_batches",
     "pad_sequences",
     "long_range_recall_task",
+    "sequence_task",
+    "sequence_task_splits",
+    "copy_task",
+    "reverse_task",
+    "sort_task",
+    "symbol_vocab",
 ]

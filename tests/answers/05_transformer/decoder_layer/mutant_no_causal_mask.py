@@ -1,0 +1,6 @@
+def decoder_layer(layer, x, memory, memory_mask=None):
+    """Post-LN decoder layer with the sublayers of `layer`."""
+    x = layer.norm1(x + layer.self_attn(x, x, x)[0])
+    x = layer.norm2(x + layer.cross_attn(x, memory, memory, memory_mask)[0])
+    x = layer.norm3(x + layer.ff(x))
+    return x

@@ -1,0 +1,5 @@
+def layer_norm(x, weight, bias, eps=1e-5):
+    """LayerNorm over the last dim, then scale and shift."""
+    mean = x.mean(dim=0, keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=0, keepdim=True)
+    return (x - mean) / torch.sqrt(var + eps) * weight + bias

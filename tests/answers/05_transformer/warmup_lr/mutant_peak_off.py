@@ -1,0 +1,3 @@
+def warmup_lr(step, d_model, warmup):
+    """The learning rate of "Attention Is All You Need" at `step` (counted from 1)."""
+    return d_model ** -0.5 * min(step ** -0.5, step * warmup ** -0.5)

@@ -1,0 +1,138 @@
+"""course_lib.checks, chapter 05: the library's own functions pass every check, and
+every wrong answer in tests/answers/05_transformer fails its check with a hint."""
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from course_lib import checks, decoding, transformer
+from course_lib.attention import causal_mask
+from course_lib.decoding import gnmt_length_penalty, reorder_state
+
+ANSWERS = Path(__file__).resolve().parent / "answers" / "05_transformer"
+CHECKS = {  # answer cell -> (function name, its check)
+    "positional_encoding": ("positional_encoding", checks.check_positional_encoding),
+    "layer_norm": ("layer_norm", checks.check_layer_norm),
+    "decoder_layer": ("decoder_layer", checks.check_decoder_layer),
+    "warmup_lr": ("warmup_lr", checks.check_warmup_lr),
+    "beam_search": ("beam_search", checks.check_beam_search),
+}
+
+
+def load(path: Path, name: str):
+    namespace = dict(torch=torch, nn=nn, F=F, math=math, causal_mask=causal_mask, reorder_state=reorder_state,
+                     gnmt_length_penalty=gnmt_length_penalty)
+    exec(path.read_text(), namespace)
+    return namespace[name]
+
+
+def library_layer_norm(x, weight, bias, eps=1e-5):
+    norm = transformer.LayerNorm(x.shape[-1], eps=eps).to(x.dtype)
+    return torch.func.functional_call(norm, {"weight": weight, "bias": bias}, (x,))
+
+
+def library_decoder_layer(layer, x, memory, memory_mask=None):
+    return layer(x, memory, causal_mask(x.shape[1]), memory_mask)
+
+
+def library_beam_search(step_fn, start_state, sos_id, eos_id, max_len, beam_size=4, alpha=0.6):
+    best = decoding.beam_search(step_fn, start_state, sos_id, eos_id, max_len, beam_size, alpha)
+    return best.tokens, best.score
+
+
+@pytest.mark.parametrize("check,fn,last_line", [
+    (checks.check_positional_encoding, transformer.positional_encoding, "All positional encoding checks passed."),
+    (checks.check_layer_norm, library_layer_norm, "All LayerNorm checks passed."),
+    (checks.check_decoder_layer, library_decoder_layer, "All decoder layer checks passed."),
+    (checks.check_warmup_lr, transformer.warmup_inverse_sqrt_lr, "All warm-up schedule checks passed."),
+    (checks.check_beam_search, library_beam_search, "All beam search checks passed."),
+])
+def test_library_reference_passes(capsys, check, fn, last_line):
+    check(fn)
+    out = capsys.readouterr().out
+    assert out.count("✓") >= 4
+    assert out.strip().endswith(last_line)
+
+
+def answer_files(kind):
+    return [(gid, p) for gid in CHECKS for p in sorted((ANSWERS / gid).glob(f"{kind}_*.py"))]
+
+
+def test_every_exercise_has_answers_to_check():
+    assert {gid for gid, _ in answer_files("mutant")} == set(CHECKS)
+    assert {gid for gid, _ in answer_files("alternative")} == set(CHECKS)
+
+
+@pytest.mark.parametrize("gid,path", answer_files("alternative"), ids=lambda x: getattr(x, "stem", x))
+def test_alternative_answers_pass(gid, path, capsys):
+    name, check = CHECKS[gid]
+    check(load(path, name))
+
+
+@pytest.mark.parametrize("gid,path", answer_files("mutant"), ids=lambda x: getattr(x, "stem", x))
+def test_mutants_fail_with_a_message(gid, path):
+    name, check = CHECKS[gid]
+    with pytest.raises(AssertionError) as info:
+        check(load(path, name))
+    assert len(str(info.value)) > 40
+
+
+@pytest.mark.parametrize("path,hint", [
+    ("positional_encoding/mutant_sin_cos_swapped.py", "swapped"),
+    ("positional_encoding/mutant_exponent_per_column.py", "share ONE frequency"),
+    ("positional_encoding/mutant_exponent_pair_index.py", "2i / d_model"),
+    ("positional_encoding/mutant_halves_concatenated.py", "INTERLEAVED"),
+    ("layer_norm/mutant_batch_axis.py", "BATCH"),
+    ("layer_norm/mutant_no_gain.py", "gain"),
+    ("layer_norm/mutant_unbiased_variance.py", "biased variance"),
+    ("layer_norm/mutant_eps_outside_sqrt.py", "INSIDE the square root"),
+    ("decoder_layer/mutant_no_causal_mask.py", "not causal"),
+    ("decoder_layer/mutant_cross_keys_from_decoder.py", "ENCODER output"),
+    ("decoder_layer/mutant_residual_after_norm.py", "after the norm"),
+    ("decoder_layer/mutant_pre_ln.py", "pre-LN"),
+    ("decoder_layer/mutant_no_memory_mask.py", "memory_mask"),
+    ("warmup_lr/mutant_no_d_model_factor.py", "d_model^-0.5 is missing"),
+    ("warmup_lr/mutant_peak_off.py", "peak is in the wrong place"),
+    ("warmup_lr/mutant_max_instead_of_min.py", "MINIMUM"),
+    ("warmup_lr/mutant_step_from_zero.py", "step 1"),
+    ("beam_search/mutant_forgets_finished.py", "finished"),
+    ("beam_search/mutant_no_length_penalty.py", "length penalty"),
+    ("beam_search/mutant_top1_child.py", "ALL children"),
+    ("beam_search/mutant_penalty_without_eos.py", "counting the <eos>"),
+])
+def test_mutants_get_the_intended_hint(path, hint):
+    gid = path.split("/")[0]
+    name, check = CHECKS[gid]
+    with pytest.raises(AssertionError, match=hint.replace("^", r"\^")):
+        check(load(ANSWERS / path, name))
+
+
+# --------------------------------------------------------------------------- the helpers the hidden tests use
+
+
+def test_beam_test_step_fn_depends_on_the_whole_prefix():
+    step_fn, state = checks.beam_test_step_fn(6, 8, seed=0)
+    prev = torch.tensor([2, 2])
+    a, _ = step_fn(prev, {"prefix": torch.tensor([[3, 4, 5], [4, 4, 5]])})
+    assert not torch.allclose(a[0], a[1]), "same last token, different history: the logits must differ"
+    b, new_state = step_fn(prev, {"prefix": torch.tensor([[3, 4, 5], [3, 4, 5]])})
+    assert torch.equal(b[0], b[1]) and new_state["prefix"].shape == (2, 4)
+
+
+def test_brute_force_and_sequence_score_agree_with_the_library():
+    step_fn, state = checks.beam_test_step_fn(4, 4, seed=1)
+    tokens, score = checks.brute_force_best(step_fn, state, 4, 0, 1, 4, 0.6)
+    assert tokens[-1] == 1 and len(tokens) <= 4
+    assert checks.sequence_score(step_fn, state, tokens, 0, 0.6)[1] == pytest.approx(score)
+    wide = decoding.beam_search(step_fn, state, 0, 1, 4, beam_size=4**4, length_penalty=0.6)
+    assert wide.tokens == tokens and wide.score == pytest.approx(score, abs=1e-5)
+
+
+def test_random_decoder_layer_has_random_norms():
+    layer = checks.random_decoder_layer(8, 2, 16, seed=0)
+    assert not torch.allclose(layer.norm1.weight, torch.ones(8, dtype=torch.float64))
+    assert not torch.allclose(layer.norm1.weight, layer.norm2.weight)
+    assert not layer.training
