@@ -33,7 +33,7 @@ lab: $(STAMP)
 	$(BIN)/course lab
 
 test: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax tests solutions notebooks
+	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax tests solutions
 
 # Unit tests only (seconds): no notebook execution or grading.
 test-quick: $(STAMP)

@@ -1,12 +1,14 @@
 """Wiring nbval into the test run (DESIGN.md section 4).
 
-`make test` passes solutions/ and notebooks/ to pytest with --nbval-lax:
-- reference notebooks in solutions/ run at full length (the chapter's quality
-  targets are asserted in their cells), comparing the outputs of cells marked
-  `# NBVAL_CHECK_OUTPUT`;
-- student notebooks in notebooks/ are run with the reference answers pasted
-  into their exercise cells and COURSE_FAST=1, which proves every cell a
-  learner sees runs once the exercises are solved.
+`make test` passes solutions/ to pytest with --nbval-lax: the reference
+notebooks run at full length (the chapter's quality targets are asserted in
+their cells), comparing the outputs of cells marked `# NBVAL_CHECK_OUTPUT`.
+
+Student notebooks: `pytest --nbval-lax notebooks/` runs each with the reference
+answers pasted into its exercise cells and COURSE_FAST=1. `make test` does not
+pass notebooks/, because the autograde tests already run exactly that notebook
+(the `reference` submission, in fast mode, under nbgrader as a class is graded)
+and fail on an error in any cell; running it twice cost a minute of the budget.
 """
 from __future__ import annotations
 

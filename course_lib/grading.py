@@ -289,6 +289,9 @@ class CellGrade:
 class GradeReport:
     student: str
     cells: list[CellGrade]
+    # errors raised by cells that are neither answers nor tests ("cell 12: NameError: ..."):
+    # a solved notebook must have none, or some demonstration does not run for the learner
+    other_errors: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -369,6 +372,8 @@ def _read_report(chapter: Chapter, course: Path, student: str, run: subprocess.C
     graded = nbformat.read(str(graded_path), as_version=NB_VERSION)
     feedback = {grade_meta(c).get("grade_id"): _error_text(c) for c in graded.cells if is_test_cell(c)}
     answer_errors = {grade_meta(c).get("grade_id"): _error_text(c) for c in graded.cells if is_solution_cell(c)}
+    other_errors = [f"cell {i}: {_error_text(c)}" for i, c in enumerate(graded.cells)
+                    if c.cell_type == "code" and not is_test_cell(c) and not is_solution_cell(c) and _error_text(c)]
     cells = []
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         for exercise in exercises:
@@ -384,7 +389,7 @@ def _read_report(chapter: Chapter, course: Path, student: str, run: subprocess.C
             if broken and message:
                 message = f"your answer cell raised {broken[0]}; so the test failed with {message}"
             cells.append(CellGrade(exercise.grade_id, exercise.title, score, exercise.points, message))
-    return GradeReport(student, cells)
+    return GradeReport(student, cells, other_errors)
 
 
 # --------------------------------------------------------------------------

@@ -69,6 +69,9 @@ def test_reference_answers_get_full_marks(graded):
     report = reports["reference"]
     assert report.max_score == chapter.points > 0
     assert report.score == report.max_score, _summary(report)
+    # Every other cell of the student notebook ran too (in fast mode, as nbgrader runs it):
+    # this is the proof that a learner who solved the exercises can run the whole chapter.
+    assert not report.other_errors, "\n".join(report.other_errors)
 
 
 def test_untouched_release_gets_zero_without_crashing(graded):
@@ -78,6 +81,8 @@ def test_untouched_release_gets_zero_without_crashing(graded):
     # graded, not skipped: every test cell ran and reported the missing answer
     for cell in report.cells:
         assert "NotImplementedError" in cell.feedback, (cell.grade_id, cell.feedback)
+    # the demonstrations that call the learner's functions fail too, and are reported
+    assert any("not answered yet" in e for e in report.other_errors), report.other_errors
 
 
 def test_every_mutant_loses_points_on_its_exercise(graded):
@@ -101,6 +106,7 @@ def test_alternative_correct_answers_get_full_marks(graded):
         if name.startswith("alternative"):
             report = reports[name]
             assert report.score == report.max_score, f"{name}: {_summary(report)}"
+            assert not report.other_errors, f"{name}: " + "\n".join(report.other_errors)
 
 
 def test_failures_explain_themselves(graded):
