@@ -257,3 +257,94 @@ def load_gpt2(local_dir: str | os.PathLike) -> GPT:
         raise FileNotFoundError(f"no folder {folder!r}: save GPT-2 there with GPT2LMHeadModel.save_pretrained")
     hf_model = GPT2LMHeadModel.from_pretrained(folder, local_files_only=True)
     return gpt_from_hf(hf_model.eval())
+
+
+# ----------------------------------------------------------------- HuggingFace BERT -> course_lib.bert.BertForMaskedLM
+
+from course_lib.bert import BertConfig, BertForMaskedLM  # noqa: E402
+
+__all__ += ["bert_from_hf"]
+
+
+def bert_from_hf(hf_model) -> BertForMaskedLM:
+    """Our BertForMaskedLM with the weights of a ``transformers.BertForMaskedLM``.
+
+    Call ours with the same ``input_ids``, ``token_type_ids`` and
+    ``attention_mask`` (both use 1 = real token, 0 = padding) to get the same
+    logits. Names map one to one: HuggingFace's ``attention.self.query`` is our
+    ``self_attn.q_proj``, ``attention.output`` our ``self_attn.out_proj`` and
+    ``norm1``, ``intermediate``/``output`` our ``ff.linear1``/``ff.linear2`` and
+    ``norm2``, ``cls.predictions.transform`` our ``mlm_head``. HuggingFace has
+    two dropout rates (hidden and attention probabilities); ours uses the
+    hidden one for both, which only matters in training mode.
+
+    Configurations our BERT does not implement (relative position embeddings,
+    a decoder, activations other than GELU, untied output embeddings) are
+    refused with a ValueError rather than converted approximately.
+    """
+    where = "bert_from_hf"
+    if type(hf_model).__name__ != "BertForMaskedLM" or not hasattr(hf_model, "bert") or not hasattr(hf_model, "cls"):
+        raise TypeError(f"{where}: expected a transformers.BertForMaskedLM, got {type(hf_model).__name__}")
+    cfg = hf_model.config
+    activations = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh"}
+    if not isinstance(cfg.hidden_act, str) or cfg.hidden_act not in activations:
+        raise ValueError(f"{where}: hidden_act must be one of {sorted(activations)}, got {cfg.hidden_act!r}")
+    if getattr(cfg, "position_embedding_type", "absolute") != "absolute":
+        raise ValueError(f"{where}: only absolute position embeddings are supported, "
+                         f"got {cfg.position_embedding_type!r}")
+    if getattr(cfg, "is_decoder", False) or getattr(cfg, "add_cross_attention", False):
+        raise ValueError(f"{where}: decoder / cross-attention BERTs are not supported")
+    hf = hf_model.bert
+    word = hf.embeddings.word_embeddings.weight
+    decoder = hf_model.cls.predictions.decoder
+    if decoder.weight is not word and not torch.equal(decoder.weight, word):
+        raise ValueError(f"{where}: the output layer is not tied to the word embeddings "
+                         "(tie_word_embeddings=False); our BertForMaskedLM always ties them")
+
+    config = BertConfig(
+        vocab_size=cfg.vocab_size,
+        max_position=cfg.max_position_embeddings,
+        n_layer=cfg.num_hidden_layers,
+        n_head=cfg.num_attention_heads,
+        d_model=cfg.hidden_size,
+        d_ff=cfg.intermediate_size,
+        type_vocab_size=cfg.type_vocab_size,
+        dropout=cfg.hidden_dropout_prob,
+        layer_norm_eps=cfg.layer_norm_eps,
+        activation=activations[cfg.hidden_act],
+        pad_id=cfg.pad_token_id if cfg.pad_token_id is not None else 0,
+        init_std=cfg.initializer_range,
+    )
+    ours = BertForMaskedLM(config).to(device=word.device, dtype=word.dtype)
+
+    def copy(dst: torch.Tensor, src: torch.Tensor) -> None:
+        if dst.shape != src.shape:
+            raise ValueError(f"{where}: shape mismatch {tuple(dst.shape)} vs {tuple(src.shape)}")
+        with torch.no_grad():
+            dst.copy_(src)
+
+    def copy_module(dst: torch.nn.Module, src: torch.nn.Module) -> None:  # Linear or LayerNorm
+        copy(dst.weight, src.weight)
+        copy(dst.bias, src.bias)
+
+    emb, hf_emb = ours.bert.embeddings, hf.embeddings
+    copy(emb.word_embeddings.weight, hf_emb.word_embeddings.weight)  # also the tied decoder weight
+    copy(emb.position_embeddings.weight, hf_emb.position_embeddings.weight)
+    copy(emb.token_type_embeddings.weight, hf_emb.token_type_embeddings.weight)
+    copy_module(emb.norm, hf_emb.LayerNorm)
+    for layer, hf_layer in zip(ours.bert.layers, hf.encoder.layer):
+        attn, hf_attn = layer.self_attn, hf_layer.attention
+        copy_module(attn.q_proj, hf_attn.self.query)
+        copy_module(attn.k_proj, hf_attn.self.key)
+        copy_module(attn.v_proj, hf_attn.self.value)
+        copy_module(attn.out_proj, hf_attn.output.dense)
+        copy_module(layer.norm1, hf_attn.output.LayerNorm)
+        copy_module(layer.ff.linear1, hf_layer.intermediate.dense)
+        copy_module(layer.ff.linear2, hf_layer.output.dense)
+        copy_module(layer.norm2, hf_layer.output.LayerNorm)
+    head, hf_head = ours.mlm_head, hf_model.cls.predictions
+    copy_module(head.dense, hf_head.transform.dense)
+    copy_module(head.norm, hf_head.transform.LayerNorm)
+    copy(head.decoder.bias, hf_head.decoder.bias if hf_head.decoder.bias is not None else hf_head.bias)
+    ours.train(hf_model.training)
+    return ours

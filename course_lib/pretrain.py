@@ -39,6 +39,7 @@ __all__ = [
     "RECIPES",
     "bits_per_char",
     "deterministic",
+    "load_bert",
     "load_gpt",
     "pretrain",
     "pretrain_gpt",
@@ -262,14 +263,40 @@ def load_gpt(directory: str | os.PathLike = CHECKPOINTS, name: str = "gpt",
 
 
 def _pretrain_bert(seed: int = 0, steps: int | None = None, progress: bool = True) -> Pretrained:
-    try:  # chapter 7's module; imported only when asked for
-        from course_lib.bert import pretrain_bert
-    except ImportError as err:
-        raise ImportError(f"the 'bert' recipe needs course_lib.bert.pretrain_bert (chapter 7): {err}") from None
+    from course_lib.bert import pretrain_bert  # chapter 7's module, imported only when asked for
 
-    result = pretrain_bert(seed=seed, steps=steps, progress=progress)
-    model, metrics, *rest = result
-    return Pretrained(model=model, metrics=dict(metrics), tokenizer=rest[0] if rest else None)
+    model, metrics = pretrain_bert(seed=seed, steps=steps, progress=progress)
+    return Pretrained(model=model, metrics=metrics, tokenizer=model.tokenizer)
+
+
+def load_bert(directory: str | os.PathLike = CHECKPOINTS, name: str = "bert",
+              config: "BertConfig | None" = None) -> "BertForMaskedLM":
+    """The pretrained BERT from `directory` (default: the shipped checkpoints/), in eval mode.
+
+    Its word tokenizer comes with it as ``model.tokenizer``. config: the model
+    you expect; a file saved with another config is refused with the
+    differences named (default: build whatever the file holds).
+    """
+    from course_lib.bert import BertConfig, BertForMaskedLM, BertTokenizer
+
+    directory = Path(directory)
+    weights = directory / f"{name}.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"no checkpoint at {str(weights)!r}: run `course pretrain bert` to make it")
+    if config is None:
+        stored = read_checkpoint_config(weights)
+        try:
+            config = BertConfig(**stored)
+        except TypeError:
+            raise ValueError(f"{str(weights)!r} does not hold a BERT: its config is {stored}") from None
+    model = BertForMaskedLM(config)
+    load_checkpoint(model, weights, config=dataclasses.asdict(config))
+    tokenizer = BertTokenizer.load(directory / f"{name}_tokenizer.json")
+    if tokenizer.vocab_size != config.vocab_size:
+        raise ValueError(f"the tokenizer has {tokenizer.vocab_size} words but the model {config.vocab_size}: "
+                         "the two files come from different runs")
+    model.tokenizer = tokenizer
+    return model.eval()
 
 
 RECIPES: dict[str, Callable[..., Pretrained]] = {

@@ -30,3 +30,8 @@ __all__ = [
     "sort_task",
     "symbol_vocab",
 ]
+
+# Labelled sentences for chapters 7 and 8 (course_lib.data.labelled).
+from .labelled import LABELS, LabelledSentence, generate_labelled_sentences, generate_opinion_stories, labelled_splits
+
+__all__ += ["LABELS", "LabelledSentence", "generate_labelled_sentences", "generate_opinion_stories", "labelled_splits"]
