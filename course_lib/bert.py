@@ -757,7 +757,8 @@ def _mlm_eval(model: BertForMaskedLM, data: dict[str, Tensor], tokenizer: BertTo
 
 
 def pretrain_bert(seed: int = 0, steps: int | None = None, progress: bool = True,
-                  device: torch.device | str | None = None) -> tuple[BertForMaskedLM, dict]:
+                  device: torch.device | str | None = None,
+                  stop_after: int | None = None) -> tuple[BertForMaskedLM, dict]:
     """Pretrain a small BERT by masked language modelling on the generated text.
 
     Deterministic for a given seed (on the CPU). The returned model is in eval
@@ -798,7 +799,9 @@ def pretrain_bert(seed: int = 0, steps: int | None = None, progress: bool = True
         return _mlm_eval(m, data["val"], tokenizer)
 
     start = time.perf_counter()
-    history = fit(model, optimizer, batch_fn, loss_fn, steps, clip_norm=1.0, scheduler=scheduler,
+    # stop_after: the first steps of the same schedule (a test re-creates them in seconds)
+    run_steps = steps if stop_after is None else min(stop_after, steps)
+    history = fit(model, optimizer, batch_fn, loss_fn, run_steps, clip_norm=1.0, scheduler=scheduler,
                   progress=progress, eval_fn=held_out, eval_every=max(1, steps // 8))
     seconds = time.perf_counter() - start
     model.eval()
@@ -806,7 +809,7 @@ def pretrain_bert(seed: int = 0, steps: int | None = None, progress: bool = True
         "val_mlm_loss": history["val_mlm_loss"][-1],
         "val_mlm_acc": history["val_mlm_acc"][-1],
         "train_loss": sum(history["loss"][-100:]) / len(history["loss"][-100:]),
-        "steps": steps,
+        "steps": run_steps,
         "seconds": seconds,
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_pairs": len(train["input_ids"]),

@@ -199,13 +199,3 @@ def test_recipes_are_a_registry():
     with pytest.raises(ValueError, match="unknown recipe 'nope'"):
         pretrain("nope")
     assert cli.main(["pretrain", "nope"]) == 2
-
-
-def test_bert_recipe_reports_a_missing_chapter_module():
-    try:
-        import course_lib.bert  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match="course_lib.bert"):
-            RECIPES["bert"](seed=0, steps=1, progress=False)
-    else:
-        pytest.skip("course_lib.bert exists: its own tests cover pretrain_bert")
