@@ -23,3 +23,12 @@ def test_every_chapter_has_an_autograde_test_file():
         path = Path(__file__).parent / f"test_autograde_{chapter.name}.py"
         assert path.exists(), f"add {path.name} (copy another chapter's and change CHAPTER)"
         assert f'CHAPTER = "{chapter.name}"' in path.read_text(), f"{path.name} grades another chapter"
+
+
+def test_every_answer_file_is_run_against_its_visible_check():
+    """The autograder grades only the first wrong answers of each cell (tests/autograde.py);
+    the others are proven to fail by a test_checks module that runs every file of the chapter."""
+    sources = [p.read_text() for p in Path(__file__).parent.glob("test_checks*.py")]
+    for chapter in CHAPTERS:
+        assert any(f'"answers" / "{chapter.name}"' in text for text in sources), \
+            f"no tests/test_checks_*.py runs the answer files of {chapter.name} (see tests/answer_checks.py)"
