@@ -1,0 +1,9 @@
+def fine_tune_step(model, optimizer, batch, clip_norm=1.0):
+    model.eval()                                      # dropout switched off while training
+    _, loss = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"], labels=batch["labels"])
+    optimizer.zero_grad()
+    loss.backward()
+    if clip_norm is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    optimizer.step()
+    return loss.item()
