@@ -13,15 +13,22 @@ Why T^2: the gradient of the KL term with respect to the student's logits is
 (logit differences) / T, so the gradient shrinks as 1 / T^2. Multiplying by T^2
 keeps its size the same whatever T is, so that T can be tuned without retuning
 the learning rate or the mix with the hard-label loss.
+
+Where the student starts matters as much as what it learns from. DistilBERT
+(Sanh et al., 2019) keeps its teacher's width and takes every other layer of
+the teacher as its starting point; ``student_from_teacher`` does the same for
+the course's BERT classifiers.
 """
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
 from typing import Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["distillation_loss", "distil_classifier"]
+__all__ = ["distillation_loss", "student_from_teacher", "distil_classifier"]
 
 
 def distillation_loss(
@@ -69,6 +76,28 @@ def distillation_loss(
     if labels is None:
         return soft
     return alpha * soft + (1.0 - alpha) * F.cross_entropy(student, targets)
+
+
+def student_from_teacher(teacher: nn.Module, layers: Sequence[int]) -> nn.Module:
+    """A shallower copy of a BERT classifier: the same embeddings and head, only the encoder layers `layers`.
+
+    teacher: a course_lib.bert.BertForSequenceClassification (or anything with
+        .config.n_layer and .bert.layers); it is not changed.
+    layers: indices of the teacher's layers to keep, in the order to stack them,
+        e.g. (0,) for a one-layer student of a two-layer teacher.
+
+    The copy starts where the teacher's own computation starts, so it already
+    reads the words as the teacher does; distillation then only has to teach
+    the fewer layers to do the work of more (as DistilBERT is initialised).
+    """
+    n = teacher.config.n_layer
+    if not layers or any(not 0 <= i < n for i in layers):
+        raise ValueError(f"layers must be a non-empty list of indices in [0, {n}), got {list(layers)}")
+    student = copy.deepcopy(teacher)
+    student.bert.layers = nn.ModuleList(student.bert.layers[i] for i in layers)
+    student.config = replace(teacher.config, n_layer=len(layers))
+    student.bert.config = student.config
+    return student
 
 
 def distil_classifier(

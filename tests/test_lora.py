@@ -238,3 +238,31 @@ def test_distil_classifier_makes_the_student_agree_with_the_teacher():
     assert after >= max(0.85, before + 0.3)
     with pytest.raises(ValueError, match="alpha < 1"):
         distil_classifier(student, teacher, tok, texts, steps=1, alpha=0.5, progress=False)
+
+
+def test_student_from_teacher_keeps_the_chosen_layers_and_leaves_the_teacher_alone():
+    from course_lib.distillation import student_from_teacher
+
+    teacher = bert_classifier()
+    before = {n: p.clone() for n, p in teacher.state_dict().items()}
+    student = student_from_teacher(teacher, [1])
+    assert student.config.n_layer == 1 and len(student.bert.layers) == 1 and teacher.config.n_layer == 2
+    for name, p in student.bert.layers[0].state_dict().items():
+        assert torch.equal(p, teacher.bert.layers[1].state_dict()[name])
+    assert torch.equal(student.head.classifier.weight, teacher.head.classifier.weight)
+    # a copy: training the student does not move the teacher
+    with torch.no_grad():
+        for p in student.parameters():
+            p.add_(1.0)
+    assert all(torch.equal(p, before[n]) for n, p in teacher.state_dict().items())
+    # the student computes the teacher's function with layer 0 skipped
+    ids = torch.randint(5, 50, (2, 6), generator=torch.Generator().manual_seed(3))
+    skipped = student_from_teacher(teacher, [1])
+    x = teacher.bert.embeddings(ids)
+    expected = teacher.head(teacher.bert.layers[1](x, None))
+    torch.testing.assert_close(skipped(ids), expected)
+    n_student = sum(p.numel() for p in skipped.parameters())
+    n_layer = sum(p.numel() for p in teacher.bert.layers[0].parameters())
+    assert n_student == sum(p.numel() for p in teacher.parameters()) - n_layer
+    with pytest.raises(ValueError, match="layers"):
+        student_from_teacher(teacher, [2])

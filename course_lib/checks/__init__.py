@@ -17,6 +17,7 @@ these outputs compare cleanly.
 from ._common import expect_shape, expect_tensor
 from .attention import *  # noqa: F401,F403
 from .bert import *  # noqa: F401,F403
+from .finetuning import *  # noqa: F401,F403
 from .gpt import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .seq2seq import *  # noqa: F401,F403

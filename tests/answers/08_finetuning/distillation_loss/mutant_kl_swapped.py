@@ -1,0 +1,5 @@
+def distillation_loss(student_logits, teacher_logits, temperature):
+    log_p_student = F.log_softmax(student_logits / temperature, dim=-1)
+    log_p_teacher = F.log_softmax(teacher_logits.detach() / temperature, dim=-1)
+    kl = (log_p_student.exp() * (log_p_student - log_p_teacher)).sum(dim=-1).mean()
+    return temperature**2 * kl
