@@ -25,6 +25,8 @@ import nbformat
 
 NB_VERSION = 4
 DEFAULT_CELL_TIMEOUT = 120  # seconds per cell under autograde
+# What the release puts in place of a solution (nbgrader_config.py says the same).
+CODE_STUB = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
 
 class CourseError(Exception):
@@ -210,9 +212,27 @@ def pristine_release_text(chapter: Chapter) -> str:
         return (Path(tmp) / chapter.name / chapter.release.name).read_text()
 
 
+def pristine_answers(chapter: Chapter) -> dict[str, str]:
+    """grade_id -> the answer cell as shipped (the code stub and whatever the cell gives).
+
+    From git HEAD in a clone; elsewhere (a downloaded copy) by nbgrader's own
+    ClearSolutions step on the solution notebook, which is what writes these
+    cells into the release (regenerating whole releases, as `course reset`
+    must, takes seconds per chapter; this takes milliseconds).
+    """
+    relative = chapter.release.relative_to(chapter.root).as_posix()
+    shown = subprocess.run(["git", "show", f"HEAD:{relative}"], cwd=chapter.root, capture_output=True, text=True)
+    if shown.returncode == 0:
+        return solution_sources(nbformat.reads(shown.stdout, as_version=NB_VERSION))
+    from nbgrader.preprocessors import ClearSolutions
+
+    released, _ = ClearSolutions(code_stub=CODE_STUB).preprocess(read_notebook(chapter.source), {"language": "python"})
+    return solution_sources(released)
+
+
 def edited_exercises(chapter: Chapter, learner_nb) -> list[str]:
     """grade_ids of answer cells the learner has changed from the shipped release."""
-    shipped = solution_sources(nbformat.reads(pristine_release_text(chapter), as_version=NB_VERSION))
+    shipped = pristine_answers(chapter)
     mine = solution_sources(learner_nb)
     return [gid for gid, src in mine.items() if src.strip() != shipped.get(gid, "").strip()]
 
@@ -272,7 +292,7 @@ def _write_config(course: Path, cell_timeout: int) -> None:
         f"c.Execute.timeout = {int(cell_timeout)}\n"
         "c.Execute.interrupt_on_timeout = True\n"
         "c.OverwriteCells.add_missing_cells = True\n"
-        "c.ClearSolutions.code_stub = {'python': '# YOUR CODE HERE\\nraise NotImplementedError()'}\n"
+        f"c.ClearSolutions.code_stub = {CODE_STUB!r}\n"
     )
 
 

@@ -65,7 +65,9 @@ def test_fit_clips_and_records_norm_before_clipping():
     assert all(s == pytest.approx(0.5, rel=1e-4) for s in seen)  # what the optimizer saw
 
 
-def test_fit_with_float_eval_scheduler_and_progress_bar(capsys):
+def test_fit_with_float_eval_scheduler_and_progress_bar(capsys, monkeypatch):
+    for name in ("NBGRADER_EXECUTION", "COURSE_FAST"):
+        monkeypatch.delenv(name, raising=False)
     model, batch_fn, loss_fn, _ = _regression_problem()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (1 + s))
@@ -73,6 +75,22 @@ def test_fit_with_float_eval_scheduler_and_progress_bar(capsys):
     assert hist["eval"] == [1.5] * 4 and hist["eval_step"] == [1, 2, 3, 4]  # default: 10 evals per run, at most one per step
     assert hist["lr"] == pytest.approx([0.01 / 2, 0.01 / 3, 0.01 / 4, 0.01 / 5])
     assert "training" in capsys.readouterr().err  # tqdm writes to stderr in a terminal
+
+
+@pytest.mark.parametrize("switch", ["NBGRADER_EXECUTION", "COURSE_FAST"])
+def test_fit_under_the_grader_evaluates_after_the_last_step_only(monkeypatch, switch):
+    """Fast mode's few steps prove the code runs; evaluating at each of them cost more than training."""
+    for name in ("NBGRADER_EXECUTION", "COURSE_FAST"):
+        monkeypatch.delenv(name, raising=False)
+    model, batch_fn, loss_fn, _ = _regression_problem()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    calls = []
+    eval_fn = lambda m: calls.append(m.training) or 1.0  # noqa: E731
+    assert fit(model, opt, batch_fn, loss_fn, steps=20, eval_fn=eval_fn, eval_every=1, progress=False)["eval_step"] \
+        == list(range(1, 21))
+    monkeypatch.setenv(switch, "1")
+    hist = fit(model, opt, batch_fn, loss_fn, steps=20, eval_fn=eval_fn, eval_every=1, progress=False)
+    assert hist["eval_step"] == [20] and hist["eval"] == [1.0] and calls[-1] is False
 
 
 def test_fit_stops_on_nan_with_advice():
