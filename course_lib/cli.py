@@ -71,7 +71,9 @@ def _fmt_points(x: float) -> str:
 def cmd_list(args) -> int:
     root = grading.course_root()
     progress = _load_progress(root)
-    for chapter in grading.chapters(root):
+    chapters = grading.chapters(root)
+    width = max((len(ex.title) for chapter in chapters for ex in chapter.exercises()), default=10)
+    for chapter in chapters:
         exercises = chapter.exercises()
         status = "not opened"
         if chapter.release.exists():
@@ -90,7 +92,7 @@ def cmd_list(args) -> int:
             mark = ""
             if last and ex.grade_id in last.get("exercises", {}):
                 mark = f"  {_fmt_points(last['exercises'][ex.grade_id])}/{_fmt_points(ex.points)}"
-            print(f"    {ex.title:<48} {_fmt_points(ex.points)} pt{mark}")
+            print(f"    {ex.title:<{width}} {_fmt_points(ex.points)} pt{mark}")
     return 0
 
 

@@ -41,10 +41,15 @@ HINTS = [
     ("continuation_log_prob/mutant_prompt_scored.py", "-100 are scored too"),
     ("continuation_log_prob/mutant_shifted_again.py", "shifted a second time"),
     ("continuation_log_prob/mutant_mean.py", "averaged"),
-    ("distillation_loss/mutant_no_t_squared.py", "not multiplied by T^2"),
+    ("distillation_loss/mutant_forgets_t_squared.py", "not multiplied by T^2"),
     ("distillation_loss/mutant_kl_swapped.py", "wrong way round"),
     ("distillation_loss/mutant_student_only_softened.py", "only the student's"),
     ("distillation_loss/mutant_mean_over_classes.py", "averaged over the classes"),
+    ("distillation_loss/mutant_soft_cross_entropy.py", "not the KL divergence"),
+    ("distillation_loss/mutant_log_target_missing.py", "log_target=True"),
+    ("lora_linear/mutant_scale_floor_division.py", "floor division"),
+    ("continuation_log_prob/mutant_negative.py", "wrong sign"),
+    ("continuation_log_prob/mutant_gather_minus_100.py", "clamp(min=0)"),
 ]
 
 from answer_checks import *  # noqa: E402,F401,F403  the shared tests, over the names above

@@ -37,11 +37,19 @@ def _masking_batch(gen: torch.Generator, rows: int = 200, seq: int = 200, vocab_
     return ids
 
 
+_GLOBAL_SEEDS = iter(range(10**6, 2 * 10**6))
+
+
 def _masking_outputs(fn: Callable, ids: Tensor, vocab_size: int, mask_id: int, special_ids: list[int],
                      mask_prob: float, seed: int) -> tuple[Tensor, Tensor]:
     before = ids.clone()
-    result = _call(fn, ids, vocab_size, mask_id, special_ids, mask_prob, torch.Generator().manual_seed(seed),
-                   shape_hint="every tensor you build should have input_ids' shape (batch, seq)")
+    # torch's global generator gets a new seed at every call (and its state is put back after):
+    # an answer that draws from it instead of `generator` then gives different masks for the same
+    # `generator` seed, and never happens to repeat the generator's numbers.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(next(_GLOBAL_SEEDS))
+        result = _call(fn, ids, vocab_size, mask_id, special_ids, mask_prob, torch.Generator().manual_seed(seed),
+                       shape_hint="every tensor you build should have input_ids' shape (batch, seq)")
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise AssertionError(f"return (masked_input_ids, labels), two tensors; got {type(result).__name__}")
     masked, labels = result
@@ -72,10 +80,21 @@ def check_mask_tokens(fn: Callable) -> None:
         raise AssertionError(f"{share:.0%} of the ordinary tokens have a label: the labels must be -100 at every "
                              "position that was NOT chosen, so that the loss only counts the ~15 % chosen ones "
                              "(the mask was applied to all tokens)")
+    if 0.75 <= share <= 0.95 and torch.equal(labels[ordinary & chosen], ids[ordinary & chosen]):
+        raise AssertionError(f"{share:.0%} of the ordinary tokens have a label: the labels are inverted. A label is "
+                             "the original id at the ~15 % CHOSEN positions and -100 everywhere else "
+                             "(input_ids.masked_fill(~chosen, -100), not masked_fill(chosen, -100))")
     if bool(chosen[special].any()):
         raise AssertionError(f"{int(chosen[special].sum())} special or padding positions were chosen ([CLS], [SEP], "
                              "[PAD] ...): never choose a position whose id is in special_ids "
                              "(torch.isin(input_ids, torch.tensor(special_ids)))")
+    other_specials = special_ids + [7, 9]  # any ids can be special: read them from the argument
+    _, other_labels = _masking_outputs(fn, ids, vocab_size, mask_id, other_specials, 0.5, seed=3)
+    wrongly = (other_labels != -100) & torch.isin(ids, torch.tensor([7, 9]))
+    if bool(wrongly.any()):
+        raise AssertionError(f"with special_ids={other_specials}, {int(wrongly.sum())} positions holding 7 or 9 were "
+                             "chosen: take the special ids from the special_ids argument "
+                             "(torch.isin(input_ids, torch.tensor(special_ids))), not from a fixed range of ids")
     _report("special tokens and padding are never chosen")
     if not 0.14 <= share <= 0.16:
         raise AssertionError(f"{share:.1%} of the ordinary tokens were chosen, expected about 15 % (mask_prob): "
@@ -171,8 +190,14 @@ def _reference_head(d_model: int, num_labels: int, dropout: float, pooling: str)
 
 
 def _head_call(fn: Callable, head: nn.Module, hidden: Tensor, attention_mask: Tensor | None, pooling: str) -> Tensor:
-    return _call(fn, hidden, attention_mask, head.dense, head.dropout, head.classifier, pooling,
-                 shape_hint="hidden is (batch, seq, d_model): [CLS] is hidden[:, 0]; average over dim=1")
+    try:
+        return _call(fn, hidden, attention_mask, head.dense, head.dropout, head.classifier, pooling,
+                     shape_hint="hidden is (batch, seq, d_model): [CLS] is hidden[:, 0]; average over dim=1")
+    except (AttributeError, TypeError) as err:
+        if attention_mask is not None:
+            raise
+        raise AssertionError(f"with attention_mask=None your function raised {type(err).__name__}: {err}\n"
+                             "Hint: None means every position is a real token: average over all of them") from err
 
 
 def check_classification_head(fn: Callable) -> None:
@@ -354,7 +379,9 @@ def check_fine_tune_step(fn: Callable) -> None:
                   passed="returns the loss (a Python float) of the forward pass in training mode, with the "
                          "attention mask and segments")
     if _same_params(model_now, initial):
-        raise AssertionError("the parameters did not change: call optimizer.step() after loss.backward()")
+        raise AssertionError("the parameters did not change: call optimizer.step() after loss.backward(), and "
+                             "optimizer.zero_grad() before loss.backward() (zeroing between backward and step "
+                             "wipes the gradients the step needs)")
     if not _same_params(model_now, expected_params):
         raise AssertionError("after one step the parameters differ from p - lr * grad computed by hand: zero the "
                              "gradients, call loss.backward() once, then optimizer.step()")
@@ -403,9 +430,10 @@ def check_fine_tune_step(fn: Callable) -> None:
         if not _same_params(_params(model), _params(twin)):
             if _same_params(_params(model), unclipped):
                 where = f"clip_norm={clip}" if kwargs else "the default clip_norm=1.0"
-                raise AssertionError(f"with {where} the gradients were not clipped: call "
-                                     "torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm) after "
-                                     "loss.backward() and before optimizer.step() (unless clip_norm is None)")
+                raise AssertionError(f"with {where} the gradients were not clipped to norm {clip}: call "
+                                     "torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm) with the "
+                                     "clip_norm argument (not a fixed number) after loss.backward() and before "
+                                     "optimizer.step() (unless clip_norm is None)")
             raise AssertionError(f"with clip_norm={clip} the step differs from course_lib.bert.fine_tune_step: clip "
                                  "the total gradient norm after loss.backward(), before optimizer.step()")
     _report("the gradient norm is clipped to clip_norm (default 1.0) before the step")

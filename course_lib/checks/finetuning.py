@@ -56,7 +56,7 @@ def check_lora_linear(cls: Callable) -> None:
     """cls(base: nn.Linear, rank, alpha) -> module with lora_A, lora_B, forward(x) and merge() -> nn.Linear,
     as course_lib.lora.LoRALinear."""
     gen = _generator(8)
-    d_in, d_out, rank, alpha = 12, 10, 3, 6.0
+    d_in, d_out, rank, alpha = 12, 10, 3, 7.0  # alpha / rank = 2.33: not an integer
     base = _linear(gen, d_in, d_out)
     saved = [base.weight.detach().clone(), base.bias.detach().clone()]
     layer = _call(cls, base, rank, alpha, shape_hint="A is (rank, in_features), B is (out_features, rank)")
@@ -105,6 +105,7 @@ def check_lora_linear(cls: Callable) -> None:
     expected = base(x) + (alpha / rank) * update
     wrong = [
         (base(x) + update, "the update is not scaled: multiply B A x by alpha / rank"),
+        (base(x) + (alpha // rank) * update, "alpha // rank is floor division (7 // 3 = 2): the scale is alpha / rank"),
         (base(x) + (rank / alpha) * update, "the scale is upside down: it is alpha / rank, not rank / alpha"),
         (base(x) + alpha * update, "the update is scaled by alpha only: the scale is alpha / rank"),
         ((alpha / rank) * update, "the base layer's output is missing: return base(x) + the update"),
@@ -127,7 +128,17 @@ def check_lora_linear(cls: Callable) -> None:
     x = torch.randn(7, d_in, generator=gen)
     with torch.no_grad():
         before = layer(x)
-    merged = _call(layer.merge)
+    try:
+        merged = layer.merge()
+    except RuntimeError as err:
+        text = str(err)
+        hint = ("copy into the new layer's parameters under torch.no_grad() (they require gradients)"
+                if "requires grad" in text else
+                "B @ A is (out_features, in_features), the shape of the base weight"
+                if any(w in text for w in ("shape", "size", "dimension")) else "")
+        if not hint:
+            raise
+        raise AssertionError(f"merge() raised: {text}\nHint: {hint}") from err
     if type(merged) is not nn.Linear:
         raise AssertionError(f"merge() should return a plain nn.Linear, got {type(merged).__name__}: build "
                              "nn.Linear(in_features, out_features) and copy the merged weight and the bias into it")
@@ -155,7 +166,17 @@ def check_lora_linear(cls: Callable) -> None:
     _set(A, torch.randn(2, 8, generator=gen))
     _set(B, torch.randn(16, 2, generator=gen))
     x = torch.randn(3, 8, generator=gen)
-    merged = _call(layer.merge)
+    try:
+        merged = layer.merge()
+    except RuntimeError as err:
+        text = str(err)
+        hint = ("copy into the new layer's parameters under torch.no_grad() (they require gradients)"
+                if "requires grad" in text else
+                "B @ A is (out_features, in_features), the shape of the base weight"
+                if any(w in text for w in ("shape", "size", "dimension")) else "")
+        if not hint:
+            raise
+        raise AssertionError(f"merge() raised: {text}\nHint: {hint}") from err
     if type(merged) is not nn.Linear or merged.bias is not None:
         raise AssertionError("for a base layer without bias, merge() should return nn.Linear(..., bias=False)")
     with torch.no_grad():
@@ -185,7 +206,14 @@ def check_continuation_log_prob(fn: Callable) -> None:
         targets[b, start:start + length] = torch.randint(V, (length,), generator=gen)
     saved = [logits.detach().clone(), targets.clone()]
     hint = "logits are (B, T, V) and targets (B, T): gather along the last axis, then sum over T to get (B,)"
-    out = _call(fn, logits, targets, shape_hint=hint)
+    try:
+        out = _call(fn, logits, targets, shape_hint=hint)
+    except (RuntimeError, AssertionError, IndexError) as err:
+        if "out of bounds" not in str(err) and "-100" not in str(err):
+            raise
+        raise AssertionError(f"continuation_log_prob raised: {err}\nHint: targets hold -100 at the positions not "
+                             "to score, which is no token id: gather with targets.clamp(min=0) (or "
+                             "torch.where), then zero those positions before summing") from err
     if not isinstance(out, Tensor):
         raise AssertionError(f"return a tensor of shape (B,), got {type(out).__name__}")
     expect_shape(out, (B,), "the scores", hint="one log-probability per sequence: sum over the scored positions")
@@ -218,6 +246,8 @@ def check_continuation_log_prob(fn: Callable) -> None:
                   "after position t), so use logits[:, t] with targets[:, t]"),
         (pick(lg.log_softmax(1)).mul(scored).sum(-1), "log_softmax over the wrong axis: normalise over the "
                                                       "vocabulary, dim=-1"),
+        (-expected, "the scores have the wrong sign: a log-probability is <= 0 (cross-entropy is the NEGATIVE "
+                    "log-probability)"),
     ]
     _expect_close(out, expected, "the score of each sequence", "the summed log-probabilities of its target tokens", atol=1e-9,
                   wrong_answers=wrong,
@@ -273,7 +303,12 @@ def check_distillation_loss(fn: Callable) -> None:
             raise AssertionError(f"return the loss as a torch.Tensor, got {type(loss).__name__}")
         expect_shape(loss, (), f"the loss at T = {T:g}", hint="one number: averaged over the N examples")
         _inputs_unchanged(saved, [s.detach(), teacher])
+        if not bool(torch.isfinite(loss)):
+            raise AssertionError(f"the loss at T = {T:g} is {loss.item()}: F.kl_div(input, target) wants the "
+                                 "student's LOG-probabilities as input and the teacher's probabilities as target "
+                                 "(softmax), or log-probabilities with log_target=True")
         expected = T**2 * kl(teacher / T, student / T)
+        p_teacher = (teacher / T).softmax(-1)
         wrong = [
             (kl(teacher / T, student / T), "the loss is not multiplied by T^2: without it the gradient shrinks like "
                                            "1 / T^2 and a larger T would need a larger learning rate"),
@@ -286,6 +321,10 @@ def check_distillation_loss(fn: Callable) -> None:
                                                       "classes, average over the examples (F.kl_div's "
                                                       "reduction='batchmean', not 'mean')"),
             (T**2 * kl(teacher / T, student / T) * N, "the loss is summed over the examples: average them"),
+            (T**2 * -(p_teacher * (student / T).log_softmax(-1)).sum(-1).mean(),
+             "this is the cross-entropy with the teacher's soft targets, not the KL divergence: subtract the "
+             "teacher's own entropy, KL = sum p_teacher * (log p_teacher - log p_student) (same gradient, "
+             "other value)"),
             (T**2 * F.kl_div((student / T).softmax(-1), (teacher / T).softmax(-1), reduction="batchmean"),
              "F.kl_div was given probabilities: its first argument must be the student's LOG-probabilities "
              "(log_softmax)"),
