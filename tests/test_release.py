@@ -20,16 +20,11 @@ def fresh_release(tmp_path_factory):
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
 def test_committed_release_equals_a_fresh_regeneration(chapter, fresh_release):
+    # Also the proof that releasing is deterministic: the committed file was made by
+    # another process, at another time, often on another machine.
     fresh = (fresh_release / chapter.name / f"{chapter.name}.ipynb").read_text()
     committed = chapter.release.read_text()
     assert committed == fresh, f"{chapter.release} is stale: run `course release {chapter.number}` and commit"
-
-
-def test_release_is_deterministic(tmp_path, fresh_release):
-    grading.release(ROOT, output=tmp_path)
-    for chapter in CHAPTERS:
-        name = f"{chapter.name}/{chapter.name}.ipynb"
-        assert (tmp_path / name).read_text() == (fresh_release / name).read_text()
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
