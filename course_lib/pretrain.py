@@ -239,22 +239,27 @@ def load_gpt(directory: str | os.PathLike = CHECKPOINTS, name: str = "gpt",
     The weights are read with safetensors (no pickle), and tensors whose names
     or shapes do not fit the model are refused too.
     """
-    directory = Path(directory)
+    return _load_pretrained(Path(directory), name, "gpt", GPTConfig, GPT, BPETokenizer, config)
+
+
+def _load_pretrained(directory: Path, name: str, recipe: str, config_class, model_class, tokenizer_class,
+                     config=None):
+    """The model (eval mode) and tokenizer of <name>.safetensors / <name>_tokenizer.json, checked."""
     weights = directory / f"{name}.safetensors"
     if not weights.is_file():
-        raise FileNotFoundError(f"no checkpoint at {str(weights)!r}: run `course pretrain gpt` to make it")
+        raise FileNotFoundError(f"no checkpoint at {str(weights)!r}: run `course pretrain {recipe}` to make it")
     if config is None:
         stored = read_checkpoint_config(weights)
         try:
-            config = GPTConfig(**stored)
+            config = config_class(**stored)
         except TypeError:
-            raise ValueError(f"{str(weights)!r} does not hold a GPT: its config is {stored}") from None
-    model = GPT(config)
+            raise ValueError(f"{str(weights)!r} does not hold a {model_class.__name__}: its config is {stored}") from None
+    model = model_class(config)
     # the config as a dict: training.load_checkpoint compares JSON values
     load_checkpoint(model, weights, config=dataclasses.asdict(config))
-    tokenizer = BPETokenizer.load(directory / f"{name}_tokenizer.json")
-    if tokenizer.vocab_size != model.config.vocab_size:
-        raise ValueError(f"the tokenizer has {tokenizer.vocab_size} ids but the model {model.config.vocab_size}: "
+    tokenizer = tokenizer_class.load(directory / f"{name}_tokenizer.json")
+    if tokenizer.vocab_size != config.vocab_size:
+        raise ValueError(f"the tokenizer has {tokenizer.vocab_size} ids but the model {config.vocab_size}: "
                          "the two files come from different runs")
     return model.eval(), tokenizer
 
@@ -279,24 +284,10 @@ def load_bert(directory: str | os.PathLike = CHECKPOINTS, name: str = "bert",
     """
     from course_lib.bert import BertConfig, BertForMaskedLM, BertTokenizer
 
-    directory = Path(directory)
-    weights = directory / f"{name}.safetensors"
-    if not weights.is_file():
-        raise FileNotFoundError(f"no checkpoint at {str(weights)!r}: run `course pretrain bert` to make it")
-    if config is None:
-        stored = read_checkpoint_config(weights)
-        try:
-            config = BertConfig(**stored)
-        except TypeError:
-            raise ValueError(f"{str(weights)!r} does not hold a BERT: its config is {stored}") from None
-    model = BertForMaskedLM(config)
-    load_checkpoint(model, weights, config=dataclasses.asdict(config))
-    tokenizer = BertTokenizer.load(directory / f"{name}_tokenizer.json")
-    if tokenizer.vocab_size != config.vocab_size:
-        raise ValueError(f"the tokenizer has {tokenizer.vocab_size} words but the model {config.vocab_size}: "
-                         "the two files come from different runs")
+    model, tokenizer = _load_pretrained(Path(directory), name, "bert", BertConfig, BertForMaskedLM, BertTokenizer,
+                                        config)
     model.tokenizer = tokenizer
-    return model.eval()
+    return model
 
 
 RECIPES: dict[str, Callable[..., Pretrained]] = {

@@ -342,3 +342,27 @@ def test_pretrain_bert_short_run_is_deterministic():
     assert not model_a.training and model_a.tokenizer.vocab_size == model_a.config.vocab_size
     for (name, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values()):
         assert torch.equal(a, b), f"{name} differs between two runs with the same seed"
+
+
+def test_warmup_linear_decay_rises_then_falls_to_zero():
+    from course_lib.bert import warmup_linear_decay
+
+    factor = warmup_linear_decay(100, warmup=0.1)
+    values = [factor(i) for i in range(100)]
+    assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
+    assert all(a < b for a, b in zip(values[:9], values[1:10])) and all(a > b for a, b in zip(values[10:], values[11:]))
+    assert values[99] == pytest.approx(1 / 90) and factor(100) == 0.0
+    assert warmup_linear_decay(5, warmup=0.1)(0) == 1.0, "at least one warm-up step"
+
+
+def test_predict_labels_are_the_argmax_and_give_evaluate_classifiers_accuracy():
+    from course_lib.bert import predict_labels
+
+    tok = BertTokenizer.build(["good bad not the soup was ."])
+    model = BertForSequenceClassification(small_config(vocab_size=len(tok)), num_labels=2).eval()
+    examples = [("the soup was good .", 1), ("the soup was not good .", 0), ("bad", 0)]
+    batch = tok.batch([t for t, _ in examples])
+    expected = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]).argmax(-1)
+    assert torch.equal(predict_labels(model, tok, examples, batch_size=2), expected)
+    assert torch.equal(predict_labels(model, tok, [t for t, _ in examples]), expected)
+    assert evaluate_classifier(model, tok, examples) == pytest.approx((expected == torch.tensor([1, 0, 0])).float().mean().item())

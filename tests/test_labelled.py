@@ -122,3 +122,14 @@ def test_opinion_stories_react_in_line_with_the_sentiment_and_skip_excluded_sent
     assert n_opinions > 300
     with pytest.raises(ValueError, match="num_stories"):
         generate_opinion_stories(0)
+
+
+def test_accuracy_by_kind_counts_each_kind_apart():
+    from course_lib.data.labelled import LabelledSentence, accuracy_by_kind
+
+    examples = [LabelledSentence("a", 1, "plain"), LabelledSentence("b", 0, "plain"),
+                LabelledSentence("c", 1, "negation"), LabelledSentence("d", 0, "but")]
+    result = accuracy_by_kind([True, False, True, True], examples)
+    assert result == {"all": 0.75, "plain": 0.5, "negation": 1.0, "but": 1.0}  # no "although": none given
+    with pytest.raises(ValueError, match="3 truth values for 4 examples"):
+        accuracy_by_kind([True, True, False], examples)

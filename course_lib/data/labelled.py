@@ -42,6 +42,7 @@ __all__ = [
     "generate_labelled_sentences",
     "labelled_splits",
     "generate_opinion_stories",
+    "accuracy_by_kind",
 ]
 
 LABELS = ("negative", "positive")  # label 0, label 1
@@ -252,3 +253,20 @@ def generate_opinion_stories(
     rng = random.Random(seed)
     exclude = set(exclude)
     return STORY_SEPARATOR.join(_visit(rng, exclude, kind_weights) for _ in range(num_stories)) + "\n"
+
+
+def accuracy_by_kind(correct, examples) -> dict[str, float]:
+    """{"all": accuracy, "plain": ..., "negation": ..., "but": ..., "although": ...}.
+
+    correct: one truth value per example (a bool tensor, array or list); examples:
+    the LabelledSentences they belong to. Kinds absent from `examples` are left out.
+    """
+    correct = [bool(c) for c in correct]
+    if len(correct) != len(examples):
+        raise ValueError(f"{len(correct)} truth values for {len(examples)} examples")
+    result = {"all": sum(correct) / len(correct)}
+    for kind in KINDS:
+        of_kind = [c for c, ex in zip(correct, examples) if ex.kind == kind]
+        if of_kind:
+            result[kind] = sum(of_kind) / len(of_kind)
+    return result
