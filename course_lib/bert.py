@@ -40,6 +40,7 @@ __all__ = [
     "BertForSequenceClassification",
     "mlm_loss",
     "fill_mask",
+    "zero_shot_positive",
     "mask_tokens",
     "classification_batch",
     "fine_tune_step",
@@ -386,6 +387,19 @@ def fill_mask(model: BertForMaskedLM, texts_a: Sequence[str], texts_b: Sequence[
     if unknown:
         raise ValueError(f"candidate words not in the vocabulary: {unknown}")
     return log_probs[:, [tokenizer.stoi[w] for w in candidates]]
+
+
+def zero_shot_positive(model: BertForMaskedLM, texts: Sequence[str], prompt: str = "anna [MASK] .",
+                       positive: Sequence[str] = ("smiled", "laughed"), negative: Sequence[str] = ("frowned", "sighed"),
+                       tokenizer: BertTokenizer | None = None) -> Tensor:
+    """Sentiment with no labels: is `prompt`'s blank, after each text, more likely a positive word?
+
+    Each text is sentence A and `prompt` sentence B; the probabilities of the
+    `positive` words at the [MASK] are added up and compared with the
+    `negative` ones'. Returns (len(texts),) booleans, True = positive.
+    """
+    log_probs = fill_mask(model, texts, [prompt] * len(texts), list(positive) + list(negative), tokenizer)
+    return log_probs[:, :len(positive)].logsumexp(-1) > log_probs[:, len(positive):].logsumexp(-1)
 
 
 def mask_tokens(

@@ -366,3 +366,17 @@ def test_predict_labels_are_the_argmax_and_give_evaluate_classifiers_accuracy():
     assert torch.equal(predict_labels(model, tok, examples, batch_size=2), expected)
     assert torch.equal(predict_labels(model, tok, [t for t, _ in examples]), expected)
     assert evaluate_classifier(model, tok, examples) == pytest.approx((expected == torch.tensor([1, 0, 0])).float().mean().item())
+
+
+def test_zero_shot_positive_compares_summed_probabilities():
+    from course_lib.bert import zero_shot_positive
+
+    tok = BertTokenizer.build(["the soup was good . anna smiled laughed frowned sighed ."])
+    model = model_of(vocab_size=len(tok)).float()
+    texts = ["the soup was good .", "the soup was ."]
+    log_probs = fill_mask(model, texts, ["anna [MASK] ."] * 2, ["smiled", "laughed", "frowned", "sighed"], tok)
+    expected = log_probs[:, :2].exp().sum(-1) > log_probs[:, 2:].exp().sum(-1)
+    assert torch.equal(zero_shot_positive(model, texts, tokenizer=tok), expected)
+    # swapping the word lists flips every answer
+    assert torch.equal(zero_shot_positive(model, texts, positive=("frowned", "sighed"),
+                                          negative=("smiled", "laughed"), tokenizer=tok), ~expected)
