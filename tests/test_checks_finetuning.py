@@ -48,6 +48,7 @@ HINTS = [
     ("distillation_loss/mutant_soft_cross_entropy.py", "not the KL divergence"),
     ("distillation_loss/mutant_log_target_missing.py", "log_target=True"),
     ("lora_linear/mutant_scale_floor_division.py", "floor division"),
+    ("lora_linear/mutant_unguarded_merge.py", "under torch.no_grad()"),
     ("continuation_log_prob/mutant_negative.py", "wrong sign"),
     ("continuation_log_prob/mutant_gather_minus_100.py", "clamp(min=0)"),
 ]

@@ -52,6 +52,21 @@ def _set(param: Tensor, value: Tensor) -> None:
         param.copy_(value)
 
 
+def _merge(layer: nn.Module) -> nn.Module:
+    """layer.merge(), with a hint for the two errors a merge written by hand usually raises."""
+    try:
+        return layer.merge()
+    except RuntimeError as err:
+        text = str(err)
+        hint = ("copy into the new layer's parameters under torch.no_grad() (they require gradients)"
+                if "requires grad" in text else
+                "B @ A is (out_features, in_features), the shape of the base weight"
+                if any(w in text for w in ("shape", "size", "dimension")) else "")
+        if not hint:
+            raise
+        raise AssertionError(f"merge() raised: {text}\nHint: {hint}") from err
+
+
 def check_lora_linear(cls: Callable) -> None:
     """cls(base: nn.Linear, rank, alpha) -> module with lora_A, lora_B, forward(x) and merge() -> nn.Linear,
     as course_lib.lora.LoRALinear."""
@@ -128,17 +143,7 @@ def check_lora_linear(cls: Callable) -> None:
     x = torch.randn(7, d_in, generator=gen)
     with torch.no_grad():
         before = layer(x)
-    try:
-        merged = layer.merge()
-    except RuntimeError as err:
-        text = str(err)
-        hint = ("copy into the new layer's parameters under torch.no_grad() (they require gradients)"
-                if "requires grad" in text else
-                "B @ A is (out_features, in_features), the shape of the base weight"
-                if any(w in text for w in ("shape", "size", "dimension")) else "")
-        if not hint:
-            raise
-        raise AssertionError(f"merge() raised: {text}\nHint: {hint}") from err
+    merged = _merge(layer)
     if type(merged) is not nn.Linear:
         raise AssertionError(f"merge() should return a plain nn.Linear, got {type(merged).__name__}: build "
                              "nn.Linear(in_features, out_features) and copy the merged weight and the bias into it")
@@ -166,17 +171,7 @@ def check_lora_linear(cls: Callable) -> None:
     _set(A, torch.randn(2, 8, generator=gen))
     _set(B, torch.randn(16, 2, generator=gen))
     x = torch.randn(3, 8, generator=gen)
-    try:
-        merged = layer.merge()
-    except RuntimeError as err:
-        text = str(err)
-        hint = ("copy into the new layer's parameters under torch.no_grad() (they require gradients)"
-                if "requires grad" in text else
-                "B @ A is (out_features, in_features), the shape of the base weight"
-                if any(w in text for w in ("shape", "size", "dimension")) else "")
-        if not hint:
-            raise
-        raise AssertionError(f"merge() raised: {text}\nHint: {hint}") from err
+    merged = _merge(layer)
     if type(merged) is not nn.Linear or merged.bias is not None:
         raise AssertionError("for a base layer without bias, merge() should return nn.Linear(..., bias=False)")
     with torch.no_grad():
