@@ -8,28 +8,38 @@ from __future__ import annotations
 
 import os
 import random
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+if TYPE_CHECKING:
+    import torch
+
+# torch and numpy are imported where they are used, not here: the `course`
+# command and the Lab's server extension (course_lib.labserver) import this
+# package and should not wait seconds for torch.
 
 __all__ = ["set_seed", "get_device", "fast_mode"]
 __version__ = "0.1.0"
 
 
-def set_seed(seed: int) -> torch.Generator:
+def set_seed(seed: int) -> "torch.Generator":
     """Seed Python, NumPy and torch; return a torch.Generator seeded the same.
 
     Passing the returned generator to data samplers keeps batches reproducible
     even when other code draws from the global RNG in between.
     """
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
 
-def get_device() -> torch.device:
+def get_device() -> "torch.device":
     """The fastest device available: CUDA, then Apple's MPS, then the CPU."""
+    import torch
+
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)

@@ -11,6 +11,7 @@ import datetime as dt
 import importlib.metadata
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -184,9 +185,26 @@ def jupyter_lab_command(root: Path, port: int | None = None, open_browser: bool 
         sys.executable, "-m", "jupyter", "lab",
         f"--ServerApp.root_dir={root}",
         "--LabApp.default_url=/lab/tree/notebooks",
+        # The formgrader's Preview links to /tree/...: JupyterLab's file browser
+        # serves them (course_lib/labserver.py), not Notebook 7, whose router
+        # mistakes our notebooks/ folder for a document to open.
+        "--ServerApp.jpserver_extensions=course_lib.labserver=True",
+        "--ServerApp.jpserver_extensions=notebook=False",
+        # Opening a notebook must not mark it modified (see course_lib/labserver.py).
+        "--ServerApp.contents_manager_class=course_lib.labserver.CourseContentsManager",
+        # Nothing downloads: no news feed, no update check from the internet.
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     if port is not None:
         command += ["--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0"]
+    shell = os.environ.get("SHELL") or shutil.which("sh")
+    if os.name != "nt" and shell:
+        # Name the terminals' shell: left to itself, the terminal extension starts a
+        # *login* shell whenever the server's output is not a terminal, and a login
+        # shell re-reads /etc/profile, which resets PATH and loses this
+        # environment's `course` (nbgrader's `alembic` too).
+        command.append(f"--ServerApp.terminado_settings=shell_command={shlex.quote(shell)}")
     if not open_browser:
         command.append("--no-browser")
     if os.geteuid() == 0 if hasattr(os, "geteuid") else False:
@@ -194,11 +212,33 @@ def jupyter_lab_command(root: Path, port: int | None = None, open_browser: bool 
     return command
 
 
+# JupyterLab settings every user of this environment gets as defaults (each
+# can still change them): no prompt to fetch news from the internet, no update check.
+LAB_SETTING_DEFAULTS = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+}
+
+
+def install_lab_setting_defaults() -> Path | None:
+    """Write LAB_SETTING_DEFAULTS where JupyterLab reads default overrides for this environment."""
+    folder = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.d"
+    path = folder / "sequence-models-course.json"
+    text = json.dumps(LAB_SETTING_DEFAULTS, indent=2) + "\n"
+    try:
+        if not path.is_file() or path.read_text() != text:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    except OSError:  # a read-only environment: the Lab works, it just asks about news once
+        return None
+    return path
+
+
 def cmd_lab(args) -> int:
     root = grading.course_root()
+    install_lab_setting_defaults()
     os.chdir(root)  # formgrader reads nbgrader_config.py from the working directory
     command = jupyter_lab_command(root, port=args.port, open_browser=not args.no_browser)
-    return subprocess.call(command)
+    return subprocess.call(command, env=grading.environment_with_commands())
 
 
 def _version(package: str) -> str:

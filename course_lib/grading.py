@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,18 +242,66 @@ def edited_exercises(chapter: Chapter, learner_nb) -> list[str]:
 # Normalising stored notebooks so regeneration is byte-for-byte repeatable
 # --------------------------------------------------------------------------
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _progress_bar_text(model_id: str, widgets: dict) -> str | None:
+    """The text of a finished tqdm bar, rebuilt from the stored widget state.
+
+    tqdm draws a notebook bar as an HBox of (HTML left text, FloatProgress,
+    HTML right text); the output itself only keeps the text of its first
+    frame ("0/500"), which would show a stale bar under a finished run.
+    """
+    import html
+
+    box = widgets.get(model_id, {})
+    children = box.get("state", {}).get("children", [])
+    if box.get("model_name") != "HBoxModel" or len(children) != 3:
+        return None
+    left, bar, right = (widgets.get(str(c).removeprefix("IPY_MODEL_"), {}) for c in children)
+    if bar.get("model_name") != "FloatProgressModel":
+        return None
+    value, top = bar["state"].get("value", 0), bar["state"].get("max", 0) or 1
+    filled = max(0, min(10, int(10 * value / top)))
+    text = (html.unescape(left.get("state", {}).get("value", "")) + "|" + "█" * filled + " " * (10 - filled) + "|"
+            + html.unescape(right.get("state", {}).get("value", "")))
+    return text.replace("\u2007", " ")  # tqdm pads its HTML with figure spaces
+
+
+def _store_progress_bars(nb) -> None:
+    """Replace progress-bar widgets by their final text (or drop them when the state is gone)."""
+    widgets = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view is None:
+                kept.append(output)
+                continue
+            text = _progress_bar_text(view.get("model_id", ""), widgets)
+            if text is not None:
+                kept.append(nbformat.v4.new_output("display_data", data={"text/plain": text}))
+        cell.outputs = kept
+
+
 def normalize_notebook(nb):
     """Drop what changes from run to run or machine to machine.
 
     Executed notebooks carry timestamps, the Python patch version and widget
     state; none of it is content, and all of it would make the committed files
-    differ from a fresh regeneration.
+    differ from a fresh regeneration. Progress bars are widgets: they are
+    stored as the text of the finished bar (a reader of a stored notebook
+    sees "100%| 500/500", not the first frame's "0/500").
     """
+    _store_progress_bars(nb)
     nb.metadata.pop("widgets", None)
     language_info = nb.metadata.get("language_info")
     if language_info is not None:
         nb.metadata["language_info"] = {"name": language_info.get("name", "python")}
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    # ipykernel's own name for its kernel, so a Lab outside `course lab` does not rename it on open
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("collapsed", None)
@@ -268,14 +317,32 @@ def write_notebook(nb, path: str | Path) -> None:
 # nbgrader in a throw-away course
 # --------------------------------------------------------------------------
 
+def environment_bin_dirs() -> list[str]:
+    """The folders holding this environment's commands (`course`, `alembic`, `jupyter`).
+
+    `make lab` runs .venv/bin/course without activating the venv, so these
+    folders are not on the user's PATH. The server needs them there: nbgrader's
+    formgrader runs `alembic` by bare name to create its gradebook, and the
+    Lab's terminals inherit the server's PATH, where a learner types `course check`.
+    """
+    folders = [sysconfig.get_path("scripts"), str(Path(sys.executable).parent)]
+    return list(dict.fromkeys(folders))  # once each, in order (they are the same folder in a venv)
+
+
+def environment_with_commands(base: dict | None = None) -> dict:
+    """The environment for nbgrader and the Lab's server: `base` (default os.environ) with this environment's commands first on PATH."""
+    env = dict(os.environ if base is None else base)
+    first = environment_bin_dirs()
+    rest = [p for p in env.get("PATH", "").split(os.pathsep) if p and p not in first]
+    env["PATH"] = os.pathsep.join(first + rest)
+    return env
+
+
 def _nbgrader(args: list[str], cwd: Path, timeout: float | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
+    env = environment_with_commands()
     # The kernel must find this course_lib even from nbgrader's autograded/ folder.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")]))
     env.pop("COURSE_FAST", None)  # nbgrader sets NBGRADER_EXECUTION itself
-    # nbgrader runs `alembic` from PATH to create its gradebook; a venv that was
-    # not activated is not on PATH.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return subprocess.run(
         [sys.executable, "-m", "nbgrader", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,

@@ -118,3 +118,26 @@ def test_pristine_answers_outside_git_equal_the_shipped_release(tmp_path):
     assert time.perf_counter() - start < 5, "pristine_answers should not run nbgrader"
     # the stub it writes is the one nbgrader_config.py gives the release
     assert repr(grading.CODE_STUB["python"])[1:-1] in (ROOT / "nbgrader_config.py").read_text()
+
+
+@pytest.mark.slow
+def test_stored_progress_bars_show_the_finished_bar(tmp_path):
+    """A notebook run by `course run` stores each tqdm bar as its last frame, never the first one."""
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("from tqdm.auto import tqdm\nfor _ in tqdm(range(7), desc='training'):\n    pass"),
+        nbformat.v4.new_code_cell("print('after')"),
+    ])
+    path = tmp_path / "bar.ipynb"
+    nbformat.write(nb, str(path))
+    grading.execute_notebook(path)
+    stored = nbformat.read(str(path), as_version=4)
+    texts = [o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in stored.cells[0].outputs]
+    assert not any(grading.WIDGET_VIEW in o.get("data", {}) for o in stored.cells[0].outputs)
+    assert any(t.startswith("training: 100%|██████████| 7/7") for t in texts), texts
+    assert not any("0/7" in t for t in texts), texts
+    assert "widgets" not in stored.metadata
+    # with the widget state gone (an old file), the stale first frame is dropped rather than kept
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
+        "display_data", data={grading.WIDGET_VIEW: {"model_id": "abc", "version_major": 2, "version_minor": 0},
+                              "text/plain": "training:   0%|          | 0/500"})])])
+    assert grading.normalize_notebook(nb).cells[0].outputs == []

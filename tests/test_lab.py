@@ -1,4 +1,9 @@
-"""`make lab` serves the course: JupyterLab and nbgrader's formgrader answer, the log is clean."""
+"""`make lab` serves the course: JupyterLab and nbgrader's formgrader answer, the log is clean.
+
+Without a browser (tests/test_browser.py drives one): the pages and the APIs
+they call answer, with the server started from a PATH that lacks this
+environment, as `make lab` starts it.
+"""
 import os
 import secrets
 import socket
@@ -11,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from course_lib.cli import jupyter_lab_command
+from course_lib.grading import environment_with_commands
+from test_browser import path_without_this_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -31,11 +38,28 @@ def _get(url: str, token: str) -> int:
         return error.code
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _redirect(url: str, token: str) -> str:
+    """Where `url` redirects to ("" if it does not)."""
+    request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
+    try:
+        urllib.request.build_opener(_NoRedirect).open(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        if error.code in (301, 302, 303, 307, 308):
+            return error.headers.get("Location", "")
+    return ""
+
+
 def test_jupyterlab_serves_notebooks_and_formgrader(tmp_path):
     port, token = _free_port(), secrets.token_hex(16)
     command = jupyter_lab_command(ROOT, port=port, open_browser=False) + [f"--IdentityProvider.token={token}"]
     log_path = tmp_path / "lab.log"
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    env = environment_with_commands(dict(os.environ, PATH=path_without_this_environment(),
+                                         JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime")))
     with open(log_path, "w") as log:
         server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
@@ -53,6 +77,10 @@ def test_jupyterlab_serves_notebooks_and_formgrader(tmp_path):
             assert _get(f"{base}/lab", token) == 200
             assert _get(f"{base}/lab/tree/notebooks", token) == 200
             assert _get(f"{base}/formgrader", token) == 200
+            # what the formgrader page calls to list the assignments (needs `alembic` on the server's PATH)
+            assert _get(f"{base}/formgrader/api/assignments", token) == 200
+            # its Preview links: /tree/<release> goes to the Lab, not to Notebook 7
+            assert _redirect(f"{base}/tree/notebooks/01_rnn", token).endswith("/lab/tree/notebooks/01_rnn")
             assert _get(f"{base}/api/contents/notebooks", token) == 200
         finally:
             server.terminate()
