@@ -1,9 +1,9 @@
 """The shipped BERT checkpoint (checkpoints/bert.*) is what `course pretrain bert` makes.
 
 Fast: the shipped files load, are small, and reach their stated held-out
-masked-LM numbers. Slow: the first 20 steps re-created from the seed, and the
-whole recipe re-run (about two minutes at one thread), give the shipped
-losses and weights. Loading refusals are tested in tests/test_bert.py.
+masked-LM numbers. Slow: the first 20 steps re-created from the seed give the shipped losses,
+and the whole recipe re-run (about two minutes at one thread) gives a model
+with the shipped held-out numbers that predicts the same masked words. Loading refusals are tested in tests/test_bert.py.
 (Its own file so that pytest-xdist can run it beside the GPT's re-run.)
 """
 import dataclasses
@@ -12,7 +12,10 @@ import json
 import pytest
 
 from course_lib import cli
+import torch
+
 from course_lib.pretrain import CHECKPOINTS, deterministic, load_bert
+from test_pretrain import FINGERPRINT_RTOL, HELD_OUT_RTOL, MEAN_LOGPROB_CHANGE
 
 # What the shipped BERT must reach on held-out documents (measured: loss 1.09, accuracy 0.70).
 BERT_TARGET = {"val_mlm_loss": 1.2, "val_mlm_acc": 0.65}
@@ -52,21 +55,40 @@ def test_bert_first_steps_reproduce_the_shipped_fingerprint(shipped_bert):
     fingerprint = shipped_bert["fingerprint_losses"]
     with deterministic(shipped_bert["seed"]):
         _, metrics = pretrain_bert(seed=shipped_bert["seed"], stop_after=len(fingerprint), progress=False)
-    assert metrics["fingerprint_losses"] == pytest.approx(fingerprint, rel=1e-5, abs=0)
+    assert metrics["fingerprint_losses"] == pytest.approx(fingerprint, rel=FINGERPRINT_RTOL)
     assert fingerprint[-1] < fingerprint[0] - 0.5, "the fingerprint should show learning"
+
+
+def masked_logprob_change(a, b, data: dict, tokenizer) -> float:
+    """Mean |log p_a - log p_b| of the true word at masked held-out positions (the same masks for both)."""
+    from course_lib.bert import mask_tokens, trim_padding
+
+    batch = trim_padding({k: v[:128] for k, v in data.items()})
+    special = (batch["attention_mask"] == 0) | (batch["input_ids"] == tokenizer.cls_id) \
+        | (batch["input_ids"] == tokenizer.sep_id)
+    masked, labels = mask_tokens(batch["input_ids"], tokenizer.vocab_size, tokenizer.mask_id, special,
+                                 generator=torch.Generator().manual_seed(0))
+    where = labels != -100
+    with torch.no_grad():
+        out = [torch.log_softmax(m(masked, batch["token_type_ids"], batch["attention_mask"]), -1)
+               for m in (a, b)]
+    picked = [o[where].gather(-1, labels[where][:, None]) for o in out]
+    return (picked[0] - picked[1]).abs().mean().item()
 
 
 @pytest.mark.slow
 def test_bert_full_rerun_reproduces_the_shipped_checkpoint(tmp_path, shipped_bert):
-    """`course pretrain bert` again, from scratch (about two minutes): the same files (see the GPT's test)."""
+    """`course pretrain bert` again, from scratch (about two minutes): a model as good as the shipped one,
+    predicting the same masked words (see the GPT's test for why weights are not compared one by one)."""
+    from course_lib.bert import PRETRAIN_CONFIG, pretraining_data
+
     assert cli.main(["pretrain", "bert", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "bert_tokenizer.json").read_bytes() == (CHECKPOINTS / "bert_tokenizer.json").read_bytes()
-    from safetensors.torch import load_file
-
-    ours, theirs = load_file(tmp_path / "bert.safetensors"), load_file(CHECKPOINTS / "bert.safetensors")
-    assert ours.keys() == theirs.keys()
-    for name in ours:
-        error = (ours[name] - theirs[name]).norm() / theirs[name].norm().clamp_min(1e-12)
-        assert error < 1e-3, f"{name} differs from the shipped weights (relative error {error:.2e})"
     metrics = json.loads((tmp_path / "bert.json").read_text())
-    assert metrics["val_mlm_loss"] == pytest.approx(shipped_bert["val_mlm_loss"], rel=1e-3)
+    assert metrics["val_mlm_loss"] == pytest.approx(shipped_bert["val_mlm_loss"], rel=HELD_OUT_RTOL)
+    assert metrics["val_mlm_acc"] == pytest.approx(shipped_bert["val_mlm_acc"], abs=0.01)
+    assert metrics["fingerprint_losses"] == pytest.approx(shipped_bert["fingerprint_losses"], rel=FINGERPRINT_RTOL)
+    ours, theirs = load_bert(tmp_path), load_bert()
+    tokenizer, data = pretraining_data(shipped_bert["seed"], PRETRAIN_CONFIG["max_position"])
+    change = masked_logprob_change(ours, theirs, data["val"], tokenizer)
+    assert change < MEAN_LOGPROB_CHANGE, f"the re-run predicts masked words differently: {change:.3g} nats"
