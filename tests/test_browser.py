@@ -233,6 +233,8 @@ def test_learner_runs_a_check_before_and_after_answering(lab):
     for _ in range(check + 1):
         page.keyboard.press("Shift+Enter")
     shown = _wait_for_output(page, check, "not answered yet")
+    _cell(page, check).scroll_into_view_if_needed()
+    page.screenshot(path=str(server.course / "learner-unanswered.png"))
     assert "`perplexity`" in shown, shown
     assert not any(word in shown for word in ("Traceback", "_common.py", "course_lib", "File ")), \
         f"the unanswered check shows a traceback: {shown}"
@@ -249,7 +251,8 @@ def test_learner_runs_a_check_before_and_after_answering(lab):
     shown = _output_text(page, check)
     assert "not answered" not in shown and "Error" not in shown, shown
     assert shown.count("✓") >= 2, shown
-    page.screenshot(path=str(server.course / "learner.png"))
+    _cell(page, check).scroll_into_view_if_needed()
+    page.screenshot(path=str(server.course / "learner-answered.png"))
     console.assert_clean()
     page.close()
 
