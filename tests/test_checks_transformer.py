@@ -63,6 +63,9 @@ HINTS = [
     ("beam_search/mutant_no_length_penalty.py", "length penalty"),
     ("beam_search/mutant_top1_child.py", "ALL children"),
     ("beam_search/mutant_penalty_without_eos.py", "counting the <eos>"),
+    ("beam_search/mutant_finished_take_beam_places.py", "without taking one of its places"),
+    ("beam_search/mutant_beam_shrinks_per_finished.py", "not shrink by one per finished hypothesis"),
+    ("beam_search/mutant_cut_off_without_penalty.py", "a cut-off hypothesis is ranked and returned with its"),
 ]
 
 from answer_checks import *  # noqa: E402,F401,F403  the shared tests, over the names above

@@ -22,7 +22,7 @@ from ._common import (_call, _close, _expect_close, _generator, _inputs_unchange
 __all__ = [
     "check_positional_encoding", "check_layer_norm", "check_decoder_layer", "check_warmup_lr",
     "check_beam_search", "random_decoder_layer", "beam_test_step_fn", "sequence_score", "brute_force_best",
-    "as_token_list",
+    "as_token_list", "table_step_fn", "beam_trap_tables",
 ]
 
 
@@ -337,7 +337,7 @@ def check_warmup_lr(fn: Callable) -> None:
              "the first step is step 1 (use `step` as given, do not subtract 1)"),
         ]
         _expect_close(got, ref, f"the schedule for d_model={d_model}, warmup={warmup}",
-                      "course_lib.transformer.warmup_inverse_sqrt_lr", atol=0.0, rtol=1e-9, wrong_answers=wrong,
+                      "course_lib.transformer.warmup_inverse_sqrt_lr", atol=0.0, rtol=1e-6, wrong_answers=wrong,
                       passed=f"matches the paper's schedule for d_model={d_model}, warmup={warmup}")
     lrs = [float(_call(fn, s, 64, 50)) for s in range(1, 151)]
     peak = max(range(len(lrs)), key=lrs.__getitem__) + 1
@@ -411,7 +411,7 @@ def brute_force_best(step_fn, start_state, vocab_size: int, sos_id: int, eos_id:
     return best
 
 
-def _table_step_fn(table: dict[tuple[int, ...], dict[int, float]], vocab_size: int, eos_id: int):
+def table_step_fn(table: dict[tuple[int, ...], dict[int, float]], vocab_size: int, eos_id: int):
     """A step function from a table prefix -> {token: probability}; unknown prefixes end (<eos>)."""
     def step_fn(prev: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
         prefix = torch.cat([state["prefix"], prev[:, None]], dim=1)
@@ -433,6 +433,29 @@ _MYOPIC = {(): {3: 0.6, 4: 0.4}, (3,): {3: 0.33, 4: 0.33, 1: 0.34}, (4,): {1: 1.
 # without a length penalty the short one wins, with alpha = 1 the long one does.
 _LENGTH = {(): {3: 0.37, 4: 0.33, 5: 0.30}, (3,): {1: 1.0}, (4,): {4: 0.95, 1: 0.05},
            (4, 4): {4: 0.95, 1: 0.05}, (4, 4, 4): {1: 1.0}, (5,): {1: 0.5, 3: 0.5}}
+
+
+# Where finishing hypotheses must not cost the beam a place (beam 2, alpha 1): <eos>
+# first (0.34) is among the two best first tokens, but [4, <eos>] (0.325, penalised
+# -0.963) beats [<eos>] (-1.079). A beam that lets [<eos>] take one of its two places,
+# or shrinks to one place once it finished, never extends 4 and returns [<eos>].
+_FINISHED_KEEPS_NO_PLACE = {(): {1: 0.34, 3: 0.335, 4: 0.325},
+                            (3,): {1: 0.2, 2: 0.2, 3: 0.2, 4: 0.2, 5: 0.2}, (4,): {1: 1.0}}
+
+
+def beam_trap_tables() -> list[tuple[dict, int, int, float, str]]:
+    """(table, max_len, beam_size, alpha, what it catches): hand-built models on which the usual
+    wrong beam searches return another hypothesis or score than the definition's."""
+    return [
+        (_FINISHED_KEEPS_NO_PLACE, 4, 2, 1.0,
+         "a hypothesis that ends with <eos> must leave the beam without taking one of its places, and the "
+         "beam must stay beam_size wide (not shrink by one per finished hypothesis)"),
+        # beam 3: two first tokens end at once; the answer hides behind the third live one
+        ({(): {1: 0.22, 2: 0.21, 3: 0.2, 4: 0.19, 5: 0.18}, (2,): {1: 1.0 / 3, 3: 1.0 / 3, 4: 1.0 / 3},
+          (3,): {1: 0.5, 2: 0.5}, (4,): {1: 0.999}, (5,): {1: 0.999}}, 5, 3, 1.0,
+         "keep the beam_size best UNFINISHED candidates at every step: finished hypotheses take no place in "
+         "the beam and do not make it narrower"),
+    ]
 
 
 def _run_beam(fn, step_fn, state, sos_id, eos_id, max_len, beam_size, alpha) -> tuple[list[int], float]:
@@ -457,7 +480,7 @@ def check_beam_search(fn: Callable) -> None:
 
     SOS, EOS = 0, 1
     # 1. A table where greedy is wrong and a beam of 2 is right.
-    step_fn, state = _table_step_fn(_MYOPIC, 6, EOS)
+    step_fn, state = table_step_fn(_MYOPIC, 6, EOS)
     tokens, score = _run_beam(fn, step_fn, state, SOS, EOS, 5, 2, 0.0)
     if not tokens or tokens[-1] != EOS:
         raise AssertionError(f"you return {tokens}, which does not end with <eos>, although hypotheses finished: "
@@ -489,7 +512,7 @@ def check_beam_search(fn: Callable) -> None:
     _report("the score is the length-penalised log-probability of the tokens, <eos> included")
 
     # 3. The length penalty decides between a short and a long answer.
-    step_fn, state = _table_step_fn(_LENGTH, 6, EOS)
+    step_fn, state = table_step_fn(_LENGTH, 6, EOS)
     short, _ = _run_beam(fn, step_fn, state, SOS, EOS, 6, 3, 0.0)
     long, _ = _run_beam(fn, step_fn, state, SOS, EOS, 6, 3, 1.0)
     if short != [3, EOS]:
@@ -534,5 +557,21 @@ def check_beam_search(fn: Callable) -> None:
     if tokens != ref.tokens:
         raise AssertionError(f"when no hypothesis produces <eos> within max_len, return the best of the beam "
                              f"after max_len steps ({ref.tokens}); got {tokens}")
-    _report("when nothing finishes within max_len it returns the best cut-off hypothesis")
+    if abs(score - ref.score) > 1e-4:
+        hint = (": this is its plain log-probability; a cut-off hypothesis is ranked and returned with its "
+                "length penalty too, logprob / ((5 + len) / 6) ** alpha" if abs(score - ref.score * ((5 + len(tokens)) / 6) ** 0.6) < 1e-4
+                else "")
+        raise AssertionError(f"when nothing finishes, the score of the cut-off hypothesis {tokens} should be "
+                             f"{ref.score:.5f}; got {score:.5f}{hint}")
+    _report("when nothing finishes within max_len it returns the best cut-off hypothesis and its penalised score")
+
+    # 7. Finished hypotheses leave the beam without taking places in it or making it narrower.
+    for table, max_len, beam_size, alpha, rule in beam_trap_tables():
+        step_fn, state = table_step_fn(table, 6, EOS)
+        tokens, score = _run_beam(fn, step_fn, state, SOS, EOS, max_len, beam_size, alpha)
+        ref = reference(step_fn, state, SOS, EOS, max_len, beam_size=beam_size, length_penalty=alpha)
+        if tokens != ref.tokens or abs(score - ref.score) > 1e-4:
+            raise AssertionError(f"beam_size={beam_size}, alpha={alpha}: you return {tokens} (score {score:.4f}); "
+                                 f"beam search finds {ref.tokens} (score {ref.score:.4f}): {rule}")
+    _report("finished hypotheses leave the beam: they take no place in it and do not narrow it")
     print("All beam search checks passed.")
