@@ -45,6 +45,7 @@ def library_mha(query, key, value, q_proj, k_proj, v_proj, out_proj, num_heads, 
 REFERENCES = {"scaled_dot_product_attention": attention.scaled_dot_product_attention,
               "attention_mask": library_mask, "multi_head_attention": library_mha}
 HINTS = [
+    ("multi_head_attention/mutant_keys_split_with_query_length.py", "multi_head_attention raised"),
     ("scaled_dot_product_attention/mutant_no_scaling.py", "not scaled"),
     ("scaled_dot_product_attention/mutant_scale_by_dk.py", "SQUARE ROOT"),
     ("scaled_dot_product_attention/mutant_softmax_query_axis.py", "over the KEYS"),

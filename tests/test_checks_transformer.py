@@ -66,6 +66,8 @@ HINTS = [
     ("beam_search/mutant_finished_take_beam_places.py", "without taking one of its places"),
     ("beam_search/mutant_beam_shrinks_per_finished.py", "not shrink by one per finished hypothesis"),
     ("beam_search/mutant_cut_off_without_penalty.py", "a cut-off hypothesis is ranked and returned with its"),
+    ("beam_search/mutant_no_reorder_state.py", "reorder_state(state, parents)"),
+    ("decoder_layer/mutant_cross_roles_swapped.py", "roles are swapped"),
 ]
 
 from answer_checks import *  # noqa: E402,F401,F403  the shared tests, over the names above

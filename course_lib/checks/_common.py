@@ -22,14 +22,18 @@ def _randn(*shape: int, gen: torch.Generator, scale: float = 1.0) -> torch.Tenso
     return torch.randn(*shape, generator=gen, dtype=torch.float64) * scale
 
 
-def _call(fn: Callable, *args, shape_hint: str = "", **kwargs):
-    """Call the learner's function; turn a shape error inside it into a hint."""
+def _call(fn: Callable, *args, shape_hint: str = "", learner: Callable | None = None, **kwargs):
+    """Call the learner's function; turn a shape error inside it into a hint.
+
+    learner: the learner's function when `fn` is a wrapper that calls it (the
+    message names what the learner wrote, never a helper of ours).
+    """
     try:
         return fn(*args, **kwargs)
     except RuntimeError as err:
         text = str(err)
         if shape_hint and any(w in text for w in ("shape", "size", "dimension")):
-            raise AssertionError(f"{getattr(fn, '__name__', 'your function')} raised: {text}\n"
+            raise AssertionError(f"{getattr(learner or fn, '__name__', 'your function')} raised: {text}\n"
                                  f"Hint: {shape_hint}") from err
         raise
 

@@ -226,7 +226,8 @@ def check_attention_decoder_step(fn: Callable) -> None:
     saved = [hidden.clone(), enc_outputs.clone()]
     concat_hint = ("the GRU reads torch.cat([embedding, context], dim=-1) of size E + H, as a sequence "
                    "of length 1: unsqueeze(1); the output layer reads torch.cat([gru_output, context], dim=-1)")
-    result = _call(reference_decoder_step, fn, decoder, token, hidden, enc_outputs, mask, shape_hint=concat_hint)
+    result = _call(reference_decoder_step, fn, decoder, token, hidden, enc_outputs, mask, learner=fn,
+                   shape_hint=concat_hint)
     if not isinstance(result, (tuple, list)) or len(result) != 3:
         raise AssertionError(f"return a tuple (logits, hidden, weights); got {type(result).__name__}")
     logits, new_hidden, weights = result
@@ -285,7 +286,7 @@ def check_attention_decoder_step(fn: Callable) -> None:
                   passed="logits match AttentionDecoder.step")
 
     decoder2, *inputs2 = _decoder_case(1, 4, 7, 6, 6, 9, [7, 1, 3, 5], seed=1)
-    got2 = _call(reference_decoder_step, fn, decoder2, *inputs2, shape_hint=concat_hint)
+    got2 = _call(reference_decoder_step, fn, decoder2, *inputs2, learner=fn, shape_hint=concat_hint)
     with torch.no_grad():
         ref2 = decoder2.step(*inputs2)
     _expect_close(torch.cat([got2[0].flatten(), got2[1].flatten(), got2[2].flatten()]),

@@ -374,8 +374,9 @@ def check_multi_head_attention(fn: Callable) -> None:
     torch_mha, layers, x, memory = _mha_case(B, T, 7, D, H, seed=0)
     saved = [x.clone()]
     hint = ("project, then split: (B, T, D) -> view(B, T, num_heads, D // num_heads) -> transpose(1, 2) -> "
-            "(B, num_heads, T, d); attend; transpose(1, 2) back and reshape to (B, T, D); then out_proj")
-    result = _call(reference_multi_head_attention, fn, x, x, x, *layers, H, shape_hint=hint)
+            "(B, num_heads, T, d); attend; transpose(1, 2) back and reshape to (B, T, D); then out_proj. Keys and "
+            "values have their own length S = key.shape[1], which differs from the query's in cross-attention")
+    result = _call(reference_multi_head_attention, fn, x, x, x, *layers, H, learner=fn, shape_hint=hint)
     output, weights = _pair(result, "output", "weights", (B, T, D), (B, H, T, T))
     expect_shape(output, (B, T, D), "output", hint="the heads are concatenated back to d_model features")
     expect_shape(weights, (B, H, T, T), "weights", hint="one (seq_q, seq_k) matrix per head: (B, num_heads, Tq, Tk)")
@@ -393,7 +394,8 @@ def check_multi_head_attention(fn: Callable) -> None:
                   passed="the per-head weights equal torch's")
 
     keep = padding_mask(torch.tensor([7, 3]))
-    out_x, w_x = _call(reference_multi_head_attention, fn, x, memory, memory, *layers, H, mask=keep, shape_hint=hint)
+    out_x, w_x = _call(reference_multi_head_attention, fn, x, memory, memory, *layers, H, mask=keep, learner=fn,
+                       shape_hint=hint)
     with torch.no_grad():
         wrong = _mha_variants(x, memory, memory, layers, H, keep)
     _expect_close(out_x, _torch_reference(torch_mha, x, memory, memory, keep)[0],
@@ -403,7 +405,7 @@ def check_multi_head_attention(fn: Callable) -> None:
                   passed="cross-attention (5 queries, 7 keys) with a padding mask equals torch's")
 
     mask = padding_mask(torch.tensor([5, 3])) & causal_mask(T)
-    out_c, _ = _call(reference_multi_head_attention, fn, x, x, x, *layers, H, mask=mask, shape_hint=hint)
+    out_c, _ = _call(reference_multi_head_attention, fn, x, x, x, *layers, H, mask=mask, learner=fn, shape_hint=hint)
     _expect_close(out_c, _torch_reference(torch_mha, x, x, x, mask)[0], "the output with padding & causal masks",
                   "torch's", hint="pass mask on to scaled_dot_product_attention unchanged: a (B, 1, T, T) mask "
                                   "broadcasts over the heads",
@@ -411,7 +413,7 @@ def check_multi_head_attention(fn: Callable) -> None:
 
     torch32, layers32, x32, _ = _mha_case(3, 6, 6, 16, 4, seed=1, dtype=torch.float32)
     out32, _ = _call(reference_multi_head_attention, fn, x32, x32, x32, *layers32, 4, mask=causal_mask(6),
-                     shape_hint=hint)
+                     learner=fn, shape_hint=hint)
     _expect_close(out32, _torch_reference(torch32, x32, x32, x32, causal_mask(6))[0],
                   "the float32 output for 4 heads of 4 dims", "torch's", atol=1e-5,
                   hint="are sizes or the number of heads hard-coded somewhere?",

@@ -237,6 +237,35 @@ def _wrong_decoder_outputs(layer, x, memory, memory_mask) -> list[tuple[torch.Te
     return wrong
 
 
+def _expect_cross_attention_roles(fn: Callable, layer, x: torch.Tensor, memory: torch.Tensor, memory_mask) -> None:
+    """Watch what the learner passes to layer.cross_attn; raise if the query is the source.
+
+    Swapped roles fail first as a shape error (the source mask or the residual
+    no longer fits), which would hide the real mistake.
+    """
+    import torch.nn as nn
+
+    seen = []
+    original = layer.cross_attn
+
+    class Watch(nn.Module):
+        def forward(self, query, key, value, *args, **kwargs):
+            seen.append((query, key))
+            return original(query, key, value, *args, **kwargs)
+
+    layer.cross_attn = Watch()
+    try:
+        fn(layer, x, memory, memory_mask)
+    except Exception:
+        pass
+    finally:
+        layer.cross_attn = original
+    if seen and seen[0][0].shape[1] == memory.shape[1] != x.shape[1]:
+        raise AssertionError("the cross-attention's roles are swapped: the queries come from the decoder (x, what "
+                             "is being written) and the keys and values from the encoder's output (memory, what "
+                             "is being read): layer.cross_attn(x, memory, memory, memory_mask)")
+
+
 def check_decoder_layer(fn: Callable) -> None:
     """fn(layer, x (B, T, D), memory (B, S, D), memory_mask (B, 1, 1, S) or None) -> (B, T, D):
     a post-LN decoder layer with the sublayers of `layer` (a course_lib DecoderLayer), as
@@ -249,7 +278,11 @@ def check_decoder_layer(fn: Callable) -> None:
     hint = ("self-attention: layer.self_attn(x, x, x, causal_mask(T)); cross-attention: "
             "layer.cross_attn(x, memory, memory, memory_mask); each returns (output, weights)")
     with torch.no_grad():
-        out = _call(fn, layer, x, memory, memory_mask, shape_hint=hint)
+        try:
+            out = _call(fn, layer, x, memory, memory_mask, shape_hint=hint)
+        except Exception:  # a shape error, an AssertionError from _call, a ValueError from the mask check
+            _expect_cross_attention_roles(fn, layer, x, memory, memory_mask)
+            raise
     if isinstance(out, (tuple, list)):
         raise AssertionError("return only the layer's output tensor (B, T, D); MultiHeadAttention returns "
                              "(output, weights): keep the output, [0]")
@@ -361,6 +394,18 @@ def as_token_list(tokens: Any) -> list[int]:
     return [int(t) for t in tokens]
 
 
+def _expect_reordered(prev: torch.Tensor, state: dict) -> None:
+    """A search that forgets reorder_state hands the model K tokens and a state for another number
+    of hypotheses; say so, instead of letting it fail later as a shape error."""
+    rows = state["prefix"].shape[0]
+    if prev.dim() != 1 or prev.shape[0] != rows:
+        raise AssertionError(
+            f"step_fn got previous tokens of shape {tuple(prev.shape)} but a state for {rows} hypotheses: after "
+            "choosing which hypotheses to keep, select (and repeat) the state's rows with "
+            "reorder_state(state, parents), parents a long tensor of the kept hypotheses' indices, and pass "
+            "one previous token per kept hypothesis")
+
+
 def beam_test_step_fn(vocab_size: int, max_len: int, seed: int, eos_id: int = 1, eos_bias: float = 0.0,
                       scale: float = 2.0):
     """A random "model" for testing searches: step_fn(prev (K,), state) -> (logits (K, V), state).
@@ -376,6 +421,7 @@ def beam_test_step_fn(vocab_size: int, max_len: int, seed: int, eos_id: int = 1,
     by_prev[..., eos_id] += eos_bias
 
     def step_fn(prev: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+        _expect_reordered(prev, state)
         prefix = state["prefix"]
         t = prefix.shape[1]
         weights = torch.tensor([3, 5, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43][:t] + [1] * max(0, t - 12),
@@ -414,6 +460,7 @@ def brute_force_best(step_fn, start_state, vocab_size: int, sos_id: int, eos_id:
 def table_step_fn(table: dict[tuple[int, ...], dict[int, float]], vocab_size: int, eos_id: int):
     """A step function from a table prefix -> {token: probability}; unknown prefixes end (<eos>)."""
     def step_fn(prev: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+        _expect_reordered(prev, state)
         prefix = torch.cat([state["prefix"], prev[:, None]], dim=1)
         rows = []
         for seq in prefix.tolist():
