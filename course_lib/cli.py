@@ -104,6 +104,8 @@ def cmd_check(args) -> int:
     learner_nb = grading.read_notebook(path)  # a one-line CourseError if missing or broken
     print(f"Grading {path} with the hidden tests of {chapter.name} (your file is not modified)...", flush=True)
     report = grading.autograde(chapter, {"learner": learner_nb}, cell_timeout=args.timeout)["learner"]
+    for repair in report.repairs:
+        print(f"  REPAIRED: {repair}")
     width = max(len(c.title) for c in report.cells) if report.cells else 10
     for cell in report.cells:
         ok = cell.score >= cell.max_score

@@ -127,6 +127,7 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
     try:
         nb = nbformat.read(path, as_version=NB_VERSION)
         nbformat.validate(nb)
+        nb = nbformat.from_dict(nb)  # converted from an older version: the same node type as any other
     except Exception as error:  # JSON errors, schema errors, encoding errors
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CourseError(f"{path} is not a readable notebook ({first_line[:200]})") from None
@@ -379,6 +380,8 @@ class GradeReport:
     # errors raised by cells that are neither answers nor tests ("cell 12: NameError: ..."):
     # a solved notebook must have none, or some demonstration does not run for the learner
     other_errors: list[str] = field(default_factory=list)
+    # what was repaired in the submission before grading ("test cell X: its nbgrader metadata was edited")
+    repairs: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -407,6 +410,64 @@ def _error_text(cell) -> str:
     return ""
 
 
+def repair_submission(nb, release_nb) -> tuple[nbformat.NotebookNode, list[str]]:
+    """A copy of a submitted notebook whose graded cells carry the release's nbgrader metadata again.
+
+    nbgrader restores the source of a locked (test) cell, but when a learner
+    has edited its metadata (points, the solution flag, the checksum) the
+    restored cell no longer matches its checksum and nbgrader stops grading
+    the whole notebook ("Inconsistent checksums"). Here each cell is matched
+    with the release's cell of the same grade_id and given back its metadata
+    and type, and locked cells their source; nbgrader metadata that matches no
+    released cell (or repeats one) is dropped. Returns the repaired copy and one
+    line per repair, so the learner can be told.
+    """
+    repaired = nbformat.from_dict(json.loads(json.dumps(nb)))
+    released = {grade_meta(c)["grade_id"]: c for c in release_nb.cells if grade_meta(c).get("grade_id")}
+    notes, seen = [], set()
+    for index, cell in enumerate(repaired.cells):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if meta is None:
+            continue
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        if grade_id not in released or grade_id in seen:
+            cell.metadata.pop("nbgrader")
+            what = "repeats" if grade_id in seen else "matches no cell of"
+            notes.append(f"cell {index}: its nbgrader metadata {what} the release; it is graded as an ordinary cell")
+            continue
+        seen.add(grade_id)
+        original = released[grade_id]
+        changed = []
+        if dict(meta) != dict(original.metadata.nbgrader):
+            changed.append("nbgrader metadata")
+        if cell.cell_type != original.cell_type:
+            changed.append("cell type")
+            cell.cell_type = original.cell_type
+            if original.cell_type == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+            else:
+                cell.pop("outputs", None)
+                cell.pop("execution_count", None)
+        cell.metadata["nbgrader"] = json.loads(json.dumps(original.metadata.nbgrader))
+        if original.metadata.nbgrader.get("locked") and cell.source != original.source:
+            changed.append("locked source")
+            cell.source = original.source
+        if changed:
+            kind = "test cell" if is_test_cell(original) else "answer cell" if is_solution_cell(original) else "cell"
+            notes.append(f"{kind} {grade_id}: its {' and '.join(changed)} had been edited; restored from the release")
+    return repaired, notes
+
+
+def _as_notebook(submission) -> nbformat.NotebookNode:
+    """A submission given as a path, or as a notebook of any nbformat version, as a version-4 NotebookNode."""
+    if isinstance(submission, (str, os.PathLike)):
+        return read_notebook(submission)
+    nb = submission
+    if nb.get("nbformat", NB_VERSION) != NB_VERSION:
+        nb = nbformat.convert(nbformat.from_dict(nb), NB_VERSION)
+    return nbformat.from_dict(json.loads(json.dumps(nb)))
+
+
 def autograde(
     chapter: Chapter,
     submissions: dict[str, str | Path | nbformat.NotebookNode],
@@ -431,15 +492,18 @@ def autograde(
         done = _nbgrader(["generate_assignment", chapter.name, "--force"], course)
         if done.returncode != 0:
             raise CourseError(f"nbgrader could not build the assignment: {done.stderr.strip()[-500:]}")
+        release_nb = read_notebook(course / "release" / chapter.name / f"{chapter.name}.ipynb")
+        repairs = {}
         for student, submission in submissions.items():
             target = course / "submitted" / student / chapter.name
             shutil.copytree(course / "release" / chapter.name, target)
-            nb = submission if isinstance(submission, nbformat.NotebookNode) else read_notebook(submission)
+            nb, repairs[student] = repair_submission(_as_notebook(submission), release_nb)
             nbformat.write(nb, str(target / f"{chapter.name}.ipynb"))
         done = _nbgrader(["autograde", chapter.name, "--create", "--force"], course)
         reports = {}
         for student in submissions:
             reports[student] = _read_report(chapter, course, student, done)
+            reports[student].repairs = repairs[student]
         return reports
     finally:
         if own_tmp:

@@ -141,3 +141,35 @@ def test_stored_progress_bars_show_the_finished_bar(tmp_path):
         "display_data", data={grading.WIDGET_VIEW: {"model_id": "abc", "version_major": 2, "version_minor": 0},
                               "text/plain": "training:   0%|          | 0/500"})])])
     assert grading.normalize_notebook(nb).cells[0].outputs == []
+
+
+@pytest.mark.slow
+def test_broken_submissions_are_repaired_not_zeroed(tmp_path):
+    """A test cell whose nbgrader metadata was edited, a copied test cell, and an nbformat-3 file:
+    each is graded on its answers (nbgrader alone would stop at "Inconsistent checksums" and give 0)."""
+    chapter = grading.find_chapter("01")
+    release = grading.read_notebook(chapter.release)
+    solved = grading.fill_answers(release, grading.reference_answers(chapter))
+
+    edited = nbformat.from_dict(json.loads(json.dumps(solved)))
+    tests = [c for c in edited.cells if grading.is_test_cell(c)]
+    tests[0].metadata.nbgrader.update(points=100, solution=True)    # made an answer cell worth 100 points
+    tests[1].metadata.nbgrader["locked"] = False
+    tests[1].source = "pass  # my own test"
+    edited.cells.append(nbformat.from_dict(json.loads(json.dumps(tests[2]))))  # a copy of a test cell
+    v3 = nbformat.convert(solved, 3)
+    path_v3 = tmp_path / "v3.ipynb"
+    nbformat.write(v3, str(path_v3), version=3)
+    assert json.loads(path_v3.read_text())["nbformat"] == 3
+
+    # a version-3 notebook object (not a file) is converted the same way as a file
+    assert grading._as_notebook(v3).nbformat == 4 and grading.solution_sources(grading._as_notebook(v3)) \
+        == grading.solution_sources(solved)
+    reports = grading.autograde(chapter, {"edited": edited, "v3": path_v3}, workdir=tmp_path / "course")
+    for name, report in reports.items():
+        assert report.score == report.max_score == chapter.points, (name, [(c.grade_id, c.feedback) for c in report.cells])
+    repairs = reports["edited"].repairs
+    assert any(tests[0].metadata.nbgrader.grade_id in r and "nbgrader metadata" in r for r in repairs), repairs
+    assert any(tests[1].metadata.nbgrader.grade_id in r and "locked source" in r for r in repairs), repairs
+    assert any("repeats the release" in r for r in repairs), repairs
+    assert reports["v3"].repairs == []
