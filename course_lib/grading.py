@@ -462,10 +462,10 @@ def _as_notebook(submission) -> nbformat.NotebookNode:
     """A submission given as a path, or as a notebook of any nbformat version, as a version-4 NotebookNode."""
     if isinstance(submission, (str, os.PathLike)):
         return read_notebook(submission)
-    nb = submission
+    nb = nbformat.from_dict(json.loads(json.dumps(submission)))  # a copy: converting works in place
     if nb.get("nbformat", NB_VERSION) != NB_VERSION:
-        nb = nbformat.convert(nbformat.from_dict(nb), NB_VERSION)
-    return nbformat.from_dict(json.loads(json.dumps(nb)))
+        nb = nbformat.convert(nb, NB_VERSION)
+    return nbformat.from_dict(nb)
 
 
 def autograde(
@@ -504,10 +504,94 @@ def autograde(
         for student in submissions:
             reports[student] = _read_report(chapter, course, student, done)
             reports[student].repairs = repairs[student]
+        for student in submissions:
+            if not (course / "autograded" / student / chapter.name / f"{chapter.name}.ipynb").exists():
+                reports[student] = _regrade_after_kernel_death(chapter, course, student, cell_timeout,
+                                                               reports[student])
         return reports
     finally:
         if own_tmp:
             shutil.rmtree(course, ignore_errors=True)
+
+
+def _as_graded(submitted, source) -> nbformat.NotebookNode:
+    """The submission as nbgrader runs it: each test cell with the source's (hidden tests included)."""
+    tests = {grade_meta(c)["grade_id"]: c.source for c in source.cells if is_test_cell(c)}
+    graded = nbformat.from_dict(json.loads(json.dumps(submitted)))
+    for cell in graded.cells:
+        if is_test_cell(cell) and grade_meta(cell).get("grade_id") in tests:
+            cell.source = tests[grade_meta(cell)["grade_id"]]
+    return graded
+
+
+def cell_that_kills_the_kernel(nb, cwd: Path, cell_timeout: int) -> int | None:
+    """Run `nb` as the autograder does (NBGRADER_EXECUTION set); the index of the cell during which
+    the kernel died (os._exit, a crash, memory), or None if it survives."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    saved = {k: os.environ.get(k) for k in ("NBGRADER_EXECUTION", "PYTHONPATH", "COURSE_FAST")}
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
+                                                              saved["PYTHONPATH"]]))
+    os.environ.pop("COURSE_FAST", None)
+    try:
+        client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3", allow_errors=True,
+                                interrupt_on_timeout=True, resources={"metadata": {"path": str(cwd)}})
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                try:
+                    client.execute_cell(cell, index)
+                except DeadKernelError:
+                    return index
+                except Exception:  # a timeout, say: nbgrader grades those itself
+                    continue
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return None
+
+
+def _regrade_after_kernel_death(chapter: Chapter, course: Path, student: str, cell_timeout: int,
+                                report: GradeReport) -> GradeReport:
+    """A kernel that dies costs only what comes after it, with feedback that names the cell.
+
+    nbgrader gives no grade at all to a notebook whose kernel dies. Find the
+    cell that kills it; replace the learner's code there (the answer cells of
+    that exercise, if it died in a test) and in every later answer cell by an
+    error that says why; grade again.
+    """
+    submitted_path = course / "submitted" / student / chapter.name / f"{chapter.name}.ipynb"
+    submitted = read_notebook(submitted_path)
+    source = read_notebook(course / "source" / chapter.name / f"{chapter.name}.ipynb")
+    killer = cell_that_kills_the_kernel(_as_graded(submitted, source), submitted_path.parent, cell_timeout)
+    if killer is None:
+        return report
+    cell = submitted.cells[killer]
+    what = (f"test cell {grade_meta(cell)['grade_id']}" if is_test_cell(cell) else
+            f"answer cell {grade_meta(cell)['grade_id']}" if is_solution_cell(cell) else f"cell {killer}")
+    reason = (f"the kernel died while running {what} (cell {killer}: os._exit, a crash or running out of "
+              "memory); nothing after it could run")
+    stopped = {grade_meta(cell)["grade_id"]} if is_solution_cell(cell) else set()
+    if is_test_cell(cell):  # the learner's code it calls is what killed it
+        stopped |= set(next(e.solution_ids for e in exercises_of(source) if e.grade_id == grade_meta(cell)["grade_id"]))
+    for index, other in enumerate(submitted.cells):
+        if is_solution_cell(other) and (index > killer or grade_meta(other)["grade_id"] in stopped):
+            other.source = f"raise RuntimeError({reason!r})"
+        elif index == killer and not is_test_cell(other):
+            other.source = f"raise RuntimeError({reason!r})"
+    nbformat.write(submitted, str(submitted_path))
+    done = _nbgrader(["autograde", chapter.name, "--student", student, "--force"], course)
+    regraded = _read_report(chapter, course, student, done)
+    regraded.repairs = report.repairs + [reason]
+    for graded in regraded.cells:
+        if graded.score < graded.max_score and ("RuntimeError" in graded.feedback or graded.feedback.startswith("not graded")):
+            graded.feedback = reason
+    return regraded
 
 
 def _read_report(chapter: Chapter, course: Path, student: str, run: subprocess.CompletedProcess) -> GradeReport:

@@ -146,7 +146,8 @@ def test_stored_progress_bars_show_the_finished_bar(tmp_path):
 @pytest.mark.slow
 def test_broken_submissions_are_repaired_not_zeroed(tmp_path):
     """A test cell whose nbgrader metadata was edited, a copied test cell, and an nbformat-3 file:
-    each is graded on its answers (nbgrader alone would stop at "Inconsistent checksums" and give 0)."""
+    each is graded on its answers (nbgrader alone would stop at "Inconsistent checksums" and give 0).
+    A kernel that dies costs only the exercises from that cell on, and the feedback names the cell."""
     chapter = grading.find_chapter("01")
     release = grading.read_notebook(chapter.release)
     solved = grading.fill_answers(release, grading.reference_answers(chapter))
@@ -157,7 +158,7 @@ def test_broken_submissions_are_repaired_not_zeroed(tmp_path):
     tests[1].metadata.nbgrader["locked"] = False
     tests[1].source = "pass  # my own test"
     edited.cells.append(nbformat.from_dict(json.loads(json.dumps(tests[2]))))  # a copy of a test cell
-    v3 = nbformat.convert(solved, 3)
+    v3 = nbformat.convert(nbformat.from_dict(json.loads(json.dumps(solved))), 3)  # converting works in place
     path_v3 = tmp_path / "v3.ipynb"
     nbformat.write(v3, str(path_v3), version=3)
     assert json.loads(path_v3.read_text())["nbformat"] == 3
@@ -165,7 +166,16 @@ def test_broken_submissions_are_repaired_not_zeroed(tmp_path):
     # a version-3 notebook object (not a file) is converted the same way as a file
     assert grading._as_notebook(v3).nbformat == 4 and grading.solution_sources(grading._as_notebook(v3)) \
         == grading.solution_sources(solved)
-    reports = grading.autograde(chapter, {"edited": edited, "v3": path_v3}, workdir=tmp_path / "course")
+    # a kernel killed in the third answer cell: the two exercises before it keep their points
+    answers = grading.reference_answers(chapter)
+    third = chapter.exercises()[2]
+    dead = grading.fill_answers(release, dict(answers, **{third.solution_ids[0]: "import os\nos._exit(1)"}))
+    reports = grading.autograde(chapter, {"edited": edited, "v3": path_v3, "dead": dead}, workdir=tmp_path / "course")
+    killed = reports.pop("dead")
+    before = sum(e.points for e in chapter.exercises()[:2])
+    assert killed.score == before, [(c.grade_id, c.score, c.feedback) for c in killed.cells]
+    for graded in killed.cells[2:]:
+        assert graded.score == 0 and "kernel died" in graded.feedback and third.solution_ids[0] in graded.feedback
     for name, report in reports.items():
         assert report.score == report.max_score == chapter.points, (name, [(c.grade_id, c.feedback) for c in report.cells])
     repairs = reports["edited"].repairs
