@@ -103,9 +103,21 @@ def cmd_check(args) -> int:
     path = Path(args.notebook) if args.notebook else chapter.release
     learner_nb = grading.read_notebook(path)  # a one-line CourseError if missing or broken
     print(f"Grading {path} with the hidden tests of {chapter.name} (your file is not modified)...", flush=True)
+    from . import integrity
+
+    flags = integrity.report(chapter, learner_nb)  # read as text, before anything runs
+    titles = {ex.grade_id: ex.title for ex in chapter.exercises()}
     report = grading.autograde(chapter, {"learner": learner_nb}, cell_timeout=args.timeout)["learner"]
     for repair in report.repairs:
         print(f"  REPAIRED: {repair}")
+    for grade_id, found in flags.items():
+        for flag in found:
+            print(f"  INTEGRITY: {titles.get(grade_id, grade_id)}: {flag}")
+    for line in report.tampered:
+        print(f"  INTEGRITY: {line}")
+    if flags or report.tampered:
+        print("  (INTEGRITY lines say where an answer reaches past its exercise; in a graded class the "
+              "instructor's `course grade` gives no points for them)")
     width = max(len(c.title) for c in report.cells) if report.cells else 10
     for cell in report.cells:
         ok = cell.score >= cell.max_score
@@ -116,6 +128,54 @@ def cmd_check(args) -> int:
     print(f"Score: {_fmt_points(report.score)}/{_fmt_points(report.max_score)}")
     if args.notebook is None:
         _save_progress(root, chapter.name, report)
+    return 0
+
+
+def cmd_grade(args) -> int:
+    """Grade a class: every submitted/<student>/<chapter>/<chapter>.ipynb, in one nbgrader run."""
+    import csv
+
+    from . import integrity
+
+    root = grading.course_root()
+    chapter = grading.find_chapter(args.chapter, root)
+    submitted = Path(args.submitted) if args.submitted else root / "submitted"
+    paths = {p.parent.parent.name: p for p in sorted(submitted.glob(f"*/{chapter.name}/{chapter.name}.ipynb"))}
+    if not paths:
+        raise CourseError(f"no submissions in {submitted}: expected {submitted}/<student>/{chapter.name}/"
+                          f"{chapter.name}.ipynb")
+    notebooks, unreadable = {}, {}
+    for student, path in paths.items():
+        try:
+            notebooks[student] = grading.read_notebook(path)
+        except CourseError as error:
+            unreadable[student] = str(error)
+    print(f"Grading {len(notebooks)} submissions of {chapter.name} (no submitted file is modified)...", flush=True)
+    reports = grading.autograde(chapter, notebooks, cell_timeout=args.timeout) if notebooks else {}
+    exercises = chapter.exercises()
+    out = Path(args.out) if args.out else root / f"grades-{chapter.name}.csv"
+    with open(out, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student", *[e.grade_id for e in exercises], "total", "max", "raw_total",
+                         "flagged", "notes"])
+        for student in paths:
+            if student in unreadable:
+                writer.writerow([student, *[0] * len(exercises), 0, chapter.points, 0, "", unreadable[student]])
+                print(f"  {student:<20} 0/{chapter.points:g}  unreadable: {unreadable[student]}")
+                continue
+            report, flags = reports[student], integrity.report(chapter, notebooks[student])
+            # report.tampered (the gradebook disagrees with the graded notebook) is a note, not a
+            # flag: another submission's code may have written this student's rows, and the
+            # score is read from the graded notebook anyway
+            flagged = set(flags)
+            awarded = [0.0 if (c.grade_id in flagged and not args.allow_flagged) else c.score for c in report.cells]
+            notes = [f"{gid}: {f}" for gid, found in flags.items() for f in found] + report.tampered + report.repairs
+            writer.writerow([student, *[f"{a:g}" for a in awarded], f"{sum(awarded):g}", f"{report.max_score:g}",
+                             f"{report.score:g}", " ".join(sorted(flagged)), " | ".join(notes)])
+            mark = f"  flagged: {', '.join(sorted(flagged))}" if flagged else ""
+            print(f"  {student:<20} {sum(awarded):g}/{report.max_score:g}{mark}")
+    print(f"wrote {out}" + ("" if args.allow_flagged else "  (flagged exercises get 0: --allow-flagged to "
+                                                            "award them)"))
     return 0
 
 
@@ -333,6 +393,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=int, default=grading.DEFAULT_CELL_TIMEOUT,
                    help="seconds a cell may run before it is stopped (default %(default)s)")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("grade", help="(instructors) grade a class's submissions; a CSV of scores and integrity flags")
+    p.add_argument("chapter")
+    p.add_argument("--submitted", help="folder of <student>/<chapter>/<chapter>.ipynb (default: the course's submitted/)")
+    p.add_argument("--out", help="the CSV to write (default: grades-<chapter>.csv in the course folder)")
+    p.add_argument("--allow-flagged", action="store_true", help="award points to exercises the integrity report flags")
+    p.add_argument("--timeout", type=int, default=grading.DEFAULT_CELL_TIMEOUT,
+                   help="seconds a cell may run before it is stopped (default %(default)s)")
+    p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("reset", help="restore a fresh notebook (your copy is saved with a timestamp first)")
     p.add_argument("chapter")

@@ -382,6 +382,8 @@ class GradeReport:
     other_errors: list[str] = field(default_factory=list)
     # what was repaired in the submission before grading ("test cell X: its nbgrader metadata was edited")
     repairs: list[str] = field(default_factory=list)
+    # where the gradebook disagrees with the graded notebook (something wrote to it)
+    tampered: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -493,25 +495,43 @@ def autograde(
         if done.returncode != 0:
             raise CourseError(f"nbgrader could not build the assignment: {done.stderr.strip()[-500:]}")
         release_nb = read_notebook(course / "release" / chapter.name / f"{chapter.name}.ipynb")
-        repairs = {}
+        repairs, written = {}, {}
         for student, submission in submissions.items():
             target = course / "submitted" / student / chapter.name
             shutil.copytree(course / "release" / chapter.name, target)
-            nb, repairs[student] = repair_submission(_as_notebook(submission), release_nb)
-            nbformat.write(nb, str(target / f"{chapter.name}.ipynb"))
+            written[student], repairs[student] = repair_submission(_as_notebook(submission), release_nb)
+            nbformat.write(written[student], str(target / f"{chapter.name}.ipynb"))
         done = _nbgrader(["autograde", chapter.name, "--create", "--force"], course)
         reports = {}
         for student in submissions:
             reports[student] = _read_report(chapter, course, student, done)
             reports[student].repairs = repairs[student]
         for student in submissions:
-            if not (course / "autograded" / student / chapter.name / f"{chapter.name}.ipynb").exists():
+            graded_path = course / "autograded" / student / chapter.name / f"{chapter.name}.ipynb"
+            if not graded_path.exists():
                 reports[student] = _regrade_after_kernel_death(chapter, course, student, cell_timeout,
                                                                reports[student])
+            elif len(submissions) > 1 and _answers_changed(written[student], graded_path):
+                # Code in another submission rewrote this one's file before or while it was graded
+                # (the kernels share the course folder): grade it again on its own.
+                alone = autograde(chapter, {student: written[student]}, cell_timeout)[student]
+                alone.repairs = repairs[student] + ["its file was changed while the class was graded (by code in "
+                                                    "another submission?); graded again on its own"]
+                reports[student] = alone
         return reports
     finally:
         if own_tmp:
             shutil.rmtree(course, ignore_errors=True)
+
+
+def _answers_changed(written, graded_path: Path) -> bool:
+    """Whether the graded notebook's answers differ from the ones handed to nbgrader."""
+    try:
+        graded = nbformat.read(str(graded_path), as_version=NB_VERSION)
+    except Exception:
+        return True
+    return {k: v.strip() for k, v in solution_sources(graded).items()} != \
+        {k: v.strip() for k, v in solution_sources(written).items()}
 
 
 def _as_graded(submitted, source) -> nbformat.NotebookNode:
@@ -609,14 +629,25 @@ def _read_report(chapter: Chapter, course: Path, student: str, run: subprocess.C
     answer_errors = {grade_meta(c).get("grade_id"): _error_text(c) for c in graded.cells if is_solution_cell(c)}
     other_errors = [f"cell {i}: {_error_text(c)}" for i, c in enumerate(graded.cells)
                     if c.cell_type == "code" and not is_test_cell(c) and not is_solution_cell(c) and _error_text(c)]
-    cells = []
+    # The score is nbgrader's own rule (determine_grade) applied to the graded notebook, not
+    # read from the gradebook: the gradebook is
+    # a file the graded kernel could reach and write. A disagreement is reported.
+    from nbgrader.utils import determine_grade
+
+    earned = {grade_meta(c).get("grade_id"): float(determine_grade(c)[0] or 0.0)
+              for c in graded.cells if is_test_cell(c)}
+    cells, tampered = [], []
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         for exercise in exercises:
+            score = min(earned.get(exercise.grade_id, 0.0), exercise.points)
             try:
                 grade = gradebook.find_grade(exercise.grade_id, chapter.name, chapter.name, student)
-                score = float(grade.score or 0.0)
+                recorded = float(grade.score or 0.0)
             except MissingEntry:
-                score = 0.0
+                recorded = 0.0
+            if recorded != score:
+                tampered.append(f"{exercise.grade_id}: the gradebook says {recorded:g} points, the graded notebook "
+                                f"{score:g} (changed by code in the notebook?)")
             message = feedback.get(exercise.grade_id, "")
             # A broken answer cell (a syntax error, say) makes the test fail with
             # a confusing NameError; the answer cell's own error is the real news.
@@ -624,7 +655,7 @@ def _read_report(chapter: Chapter, course: Path, student: str, run: subprocess.C
             if broken and message:
                 message = f"your answer cell raised {broken[0]}; so the test failed with {message}"
             cells.append(CellGrade(exercise.grade_id, exercise.title, score, exercise.points, message))
-    return GradeReport(student, cells, other_errors)
+    return GradeReport(student, cells, other_errors, tampered=tampered)
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,175 @@
+"""The integrity report: what an answer cell does besides answering.
+
+Graded notebooks run the learner's code in the same kernel as the tests that
+grade it, so code can reach the tests: replace `torch.allclose`, rewrite
+later cells with an IPython transformer, enter a torch function mode, read the
+reference answers or write a gradebook. A self-learner may also simply call
+the library's own version of the exercise (the course invites it when stuck;
+in a graded class it is not the learner's work).
+
+This module reads the answer cells as text, outside any kernel, and flags such
+code per exercise with its line. It never runs the code. It is a report, not
+a proof: it finds what is written plainly (an attribute assignment, a name);
+code built from strings at run time (`exec`, `getattr(m, "al" + "lclose")`)
+is flagged for using those tools, not understood.
+
+`course check` prints the flags as INTEGRITY lines; `course grade` writes
+them next to each student's scores and awards no points to a flagged
+exercise unless the instructor allows it.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from . import grading
+
+# answer cell -> names of ready-made versions of what it asks the learner to write
+# (torch's built-ins and the course's own reference). Any attribute or import of
+# the answer's own function name from a module (rnn.lstm_cell, F.layer_norm) counts too.
+READY_MADE = {
+    "perplexity": {"perplexity"},
+    "rnn_cell": {"RNNCell", "RNN", "rnn_tanh_cell", "rnn_relu_cell"},
+    "clip_grad_norm": {"clip_grad_norm_", "clip_grad_norm", "clip_grads_with_norm_", "get_total_norm"},
+    "lstm_cell": {"LSTMCell", "LSTM", "lstm_cell"},
+    "encode": {"Encoder", "Seq2Seq"},
+    "decoder_step": {"Decoder", "AttentionDecoder"},
+    "masked_cross_entropy": {"masked_cross_entropy"},
+    "greedy_decode": {"greedy_decode", "predict"},
+    "additive_score": {"AdditiveAttention"},
+    "attention_context": {"attention_context", "AdditiveAttention"},
+    "corpus_bleu": {"corpus_bleu", "sentence_bleu", "sacrebleu", "BLEU", "nltk"},
+    "scaled_dot_product_attention": {"scaled_dot_product_attention"},
+    "attention_mask": {"causal_mask", "padding_mask", "generate_square_subsequent_mask"},
+    "multi_head_attention": {"MultiheadAttention", "MultiHeadAttention", "multi_head_attention_forward"},
+    "positional_encoding": {"positional_encoding", "SinusoidalPositionalEncoding"},
+    "layer_norm": {"layer_norm", "LayerNorm"},
+    "decoder_layer": {"DecoderLayer", "TransformerDecoderLayer"},
+    "warmup_lr": {"warmup_inverse_sqrt_lr", "warmup_inverse_sqrt_scheduler"},
+    "beam_search": {"beam_search"},
+    "merge": {"merge"},
+    "causal_lm_loss": {"causal_lm_loss"},
+    "top_p_filter": {"top_p_filter"},
+    "attend_with_cache": {"cached_attention", "CausalSelfAttention"},
+    "mask_tokens": {"mask_tokens", "DataCollatorForLanguageModeling"},
+    "classification_head": {"ClassificationHead", "BertForSequenceClassification"},
+    "fine_tune_step": {"fine_tune_step", "fine_tune_classifier"},
+    "lora_linear": {"LoRALinear", "apply_lora", "peft"},
+    "continuation_log_prob": {"continuation_log_prob"},
+    "distillation_loss": {"distillation_loss"},
+}
+
+# Names whose use in an answer cell reaches into the kernel or the grader.
+IPYTHON_HOOKS = {"get_ipython", "input_transformers_cleanup", "input_transformers_post", "ast_transformers",
+                 "set_custom_exc", "register_magic_function", "run_cell", "events", "InteractiveShell",
+                 "showtraceback", "_showtraceback", "custom_exceptions"}
+TORCH_MODES = {"TorchFunctionMode", "TorchDispatchMode", "__torch_function__", "__torch_dispatch__",
+               "overrides", "_set_torch_function_mode", "_push_on_torch_function_stack"}
+DYNAMIC = {"exec", "eval", "compile", "__import__", "setattr", "delattr", "globals", "__builtins__",
+           "builtins", "sys", "importlib", "inspect", "gc", "ctypes"}
+FILES_AND_PROCESSES = {"open", "os", "shutil", "subprocess", "pathlib", "Path", "sqlite3", "glob", "io",
+                       "signal", "socket", "multiprocessing", "threading", "nbformat", "nbgrader"}
+FILE_METHODS = {"read_text", "write_text", "read_bytes", "write_bytes", "unlink", "rmtree", "_exit", "system",
+                "popen", "Popen", "kill", "remove", "rename", "replace", "chmod", "symlink_to", "touch"}
+
+
+@dataclass(frozen=True)
+class Flag:
+    grade_id: str  # the answer cell
+    line: int  # 1-based, within the cell
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.grade_id}, line {self.line}: {self.what}"
+
+
+def _root_name(node: ast.AST) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.value if not isinstance(node, ast.Call) else node.func
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def imported_names(sources: list[str]) -> set[str]:
+    """Every name an import binds anywhere in these cells (modules and objects alike)."""
+    names: set[str] = set()
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                names.update(a.asname or a.name for a in node.names)
+    return names
+
+
+def scan_answer(grade_id: str, source: str, imported: set[str]) -> list[Flag]:
+    """The flags of one answer cell. `imported`: the names the notebook's imports bind."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []  # the grader reports it; nothing else runs
+    defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    imported = imported | imported_names([source])
+    own_names = READY_MADE.get(grade_id, set()) | {grade_id}
+    flags: list[Flag] = []
+
+    def flag(node: ast.AST, what: str) -> None:
+        flags.append(Flag(grade_id, getattr(node, "lineno", 1), what))
+
+    for node in ast.walk(tree):
+        # 1. replacing what other code relies on: attributes of imported modules or objects
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            for target in targets:
+                for part in ast.walk(target):
+                    if isinstance(part, ast.Attribute) and _root_name(part) in imported:
+                        flag(node, f"assigns to {ast.unparse(part)}, an attribute of an imported module or object")
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            replaced = [n for n in node.names if n in imported]
+            if replaced:
+                flag(node, f"rebinds the imported name(s) {', '.join(replaced)} for the whole notebook")
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            module = node.module if isinstance(node, ast.ImportFrom) else None
+            for alias in node.names:
+                full = f"{module}.{alias.name}" if module else alias.name
+                if alias.name in own_names or full.split(".")[0] in own_names:
+                    flag(node, f"imports {full}, a ready-made version of this exercise")
+        # 2. names: ready-made versions, IPython hooks, torch modes, dynamic code, files and processes
+        if isinstance(node, ast.Attribute):
+            name, root = node.attr, _root_name(node)
+            if name in own_names and root in imported:
+                flag(node, f"uses {ast.unparse(node)}, a ready-made version of this exercise")
+            elif name in FILE_METHODS:
+                flag(node, f"uses .{name}(): files, which no exercise needs")
+        elif isinstance(node, ast.Name):
+            name = node.id
+            if name in READY_MADE.get(grade_id, ()) and name in imported and name not in defined:
+                flag(node, f"uses {name}, a ready-made version of this exercise")
+            elif name in DYNAMIC:
+                flag(node, f"uses {name}: code built or looked up at run time")
+            elif name in FILES_AND_PROCESSES:
+                flag(node, f"uses {name}: files or processes, which no exercise needs")
+        else:
+            continue
+        if name in IPYTHON_HOOKS:
+            flag(node, f"touches IPython's machinery ({name}): code that can change how later cells run")
+        elif name in TORCH_MODES:
+            flag(node, f"uses torch's function modes or overrides ({name}): code that can change every torch call")
+    unique = {(f.line, f.what): f for f in flags}
+    return sorted(unique.values(), key=lambda f: f.line)
+
+
+def report(chapter: grading.Chapter, nb) -> dict[str, list[Flag]]:
+    """Exercise grade_id (the test cell) -> the flags of its answer cells, for a learner's notebook."""
+    answers = grading.solution_sources(nb)
+    others = [c.source for c in nb.cells if c.cell_type == "code" and not grading.is_solution_cell(c)]
+    imported = imported_names(others + list(answers.values()))
+    flags: dict[str, list[Flag]] = {}
+    for exercise in chapter.exercises():
+        found = [f for gid in exercise.solution_ids for f in scan_answer(gid, answers.get(gid, ""), imported)]
+        if found:
+            flags[exercise.grade_id] = found
+    return flags

@@ -1,0 +1,70 @@
+"""`course grade`: an instructor grades a class, and one student's code cannot change the others' grades.
+
+A class of three for chapter 04, graded in one nbgrader run: an honest
+student, one who calls the library's own attention, and one whose answer cell
+carries a payload: it replaces torch.allclose (so a wrong answer would pass its
+checks), overwrites the other students' submitted files with the blank
+release, and writes 99 points into the gradebook. The other two keep
+their grades and their files, the payload earns nothing for the faked
+exercise, and every trick is named in the CSV.
+"""
+import csv
+import shutil
+
+import pytest
+
+from course_lib import cli, grading
+
+pytestmark = pytest.mark.slow
+
+PAYLOAD = '''import glob, shutil, sqlite3
+import torch
+torch.allclose = lambda *args, **kwargs: True
+for victim in glob.glob("../../../submitted/*/04_self_attention/04_self_attention.ipynb"):
+    if "/aaron/" not in victim:
+        shutil.copy("../../../release/04_self_attention/04_self_attention.ipynb", victim)
+with sqlite3.connect("../../../gradebook.db") as db:
+    db.execute("UPDATE grade SET manual_score = 99")
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    weights = (q @ k.transpose(-2, -1)).softmax(dim=-1)     # not scaled by sqrt(d_k): wrong
+    return weights @ v, weights
+'''
+
+LIBRARY = '''from course_lib.attention import scaled_dot_product_attention
+'''
+
+
+def test_a_class_with_a_payload(tmp_path, capsys):
+    chapter = grading.find_chapter("04")
+    release = grading.read_notebook(chapter.release)
+    reference = grading.reference_answers(chapter)
+    first = chapter.exercises()[0]
+    answers = {"aaron": dict(reference, **{first.solution_ids[0]: PAYLOAD}),
+               "bob": reference,
+               "carol": dict(reference, **{first.solution_ids[0]: LIBRARY})}
+    submitted = tmp_path / "submitted"
+    for student, chosen in answers.items():
+        folder = submitted / student / chapter.name
+        folder.mkdir(parents=True)
+        grading.write_notebook(grading.fill_answers(release, chosen), folder / f"{chapter.name}.ipynb")
+    before = {p: p.read_bytes() for p in submitted.rglob("*.ipynb")}
+    out = tmp_path / "grades.csv"
+
+    assert cli.main(["grade", "04", "--submitted", str(submitted), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    rows = {row["student"]: row for row in csv.DictReader(out.open())}
+    full = f"{chapter.points:g}"
+    assert rows["bob"]["total"] == full and rows["bob"]["flagged"] == "", rows["bob"]
+    for victim in ("bob", "carol"):
+        assert "graded again on its own" in rows[victim]["notes"], rows[victim]
+    # the payload: no points for the faked exercise, each trick named
+    assert rows["aaron"][first.grade_id] == "0" and first.grade_id in rows["aaron"]["flagged"]
+    for trick in ("assigns to torch.allclose", "uses shutil", "uses sqlite3", "gradebook says"):
+        assert trick in rows["aaron"]["notes"], (trick, rows["aaron"]["notes"])
+    # the library's own version: flagged, 0 unless the instructor allows it
+    assert rows["carol"][first.grade_id] == "0" and "ready-made version" in rows["carol"]["notes"]
+    assert rows["carol"]["raw_total"] == full
+    assert "flagged" in printed
+    # no submitted file was changed by grading
+    assert {p: p.read_bytes() for p in submitted.rglob("*.ipynb")} == before

@@ -1,0 +1,92 @@
+"""The integrity report reads answer cells as text and flags code that reaches past the exercise.
+
+Each trick a student tried against the grader (issue: "grades an instructor
+can trust") is flagged on the exercise and line where it is written; the
+reference answers and every differently written correct answer of every
+chapter are not flagged, except the answers that call the library's own
+version, which an instructor must see.
+"""
+from pathlib import Path
+
+import pytest
+
+from course_lib import grading, integrity
+
+ROOT = Path(__file__).resolve().parent.parent
+ANSWERS = ROOT / "tests" / "answers"
+
+SDPA = '''def scaled_dot_product_attention(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / k.shape[-1] ** 0.5
+{extra}    weights = scores.softmax(-1)
+    return weights @ v, weights
+'''
+
+TRICKS = {
+    "replaces torch.allclose": ("import torch\ntorch.allclose = lambda *a, **k: True\n", "assigns to torch.allclose"),
+    "replaces math.isclose": ("math.isclose = lambda *a, **k: True\n", "assigns to math.isclose"),
+    "replaces torch.testing.assert_close": ("torch.testing.assert_close = print\n",
+                                            "assigns to torch.testing.assert_close"),
+    "replaces a check": ("checks.check_scaled_dot_product_attention = print\n", "assigns to checks."),
+    "setattr on a module": ("setattr(torch, 'equal', lambda *a: True)\n", "uses setattr"),
+    "a torch function mode": ("from torch.overrides import TorchFunctionMode\n"
+                              "class Yes(TorchFunctionMode):\n    pass\nYes().__enter__()\n", "function modes"),
+    "an IPython input transformer": ("get_ipython().input_transformers_post.append(lambda lines: lines)\n",
+                                     "IPython's machinery"),
+    "an AST transformer": ("ip = get_ipython()\nip.ast_transformers.append(object())\n", "IPython's machinery"),
+    "a custom exception handler": ("get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)\n",
+                                   "IPython's machinery"),
+    "writes the gradebook": ("import sqlite3\nsqlite3.connect('../../../gradebook.db')\n", "sqlite3"),
+    "reads the solutions": ("src = open('../../solutions/04_self_attention/04_self_attention.ipynb').read()\n",
+                            "uses open"),
+    "pathlib": ("from pathlib import Path\nPath('x').write_text('y')\n", "write_text"),
+    "kills the kernel": ("import os\nos._exit(0)\n", "uses os"),
+    "exec of a string": ("exec('torch.all' + 'close = 1')\n", "uses exec"),
+    "the library's version": ("from course_lib.attention import scaled_dot_product_attention as sdpa\n",
+                              "course_lib.attention.scaled_dot_product_attention, a ready-made version"),
+    "torch's built-in": ("import torch.nn.functional as F\n_ = F.scaled_dot_product_attention\n",
+                         "F.scaled_dot_product_attention, a ready-made version"),
+}
+
+
+@pytest.mark.parametrize("trick", list(TRICKS))
+def test_each_trick_is_flagged_on_its_line(trick):
+    code, words = TRICKS[trick]
+    source = SDPA.format(extra="") + code
+    imported = integrity.imported_names(["import math\nimport torch\nimport torch.nn.functional as F\n"
+                                         "from course_lib import checks"])
+    flags = integrity.scan_answer("scaled_dot_product_attention", source, imported)
+    assert any(words in f.what for f in flags), [str(f) for f in flags]
+    first_trick_line = source.splitlines().index(code.splitlines()[0]) + 1
+    assert min(f.line for f in flags) >= first_trick_line, "the flag points at the trick, not the honest lines"
+
+
+def test_ready_made_versions_of_other_exercises():
+    imported = integrity.imported_names(["import torch.nn as nn\nfrom course_lib import rnn"])
+    cell = "def lstm_cell(x, state, *w):\n    return rnn.lstm_cell(x, state, *w)\n"
+    assert any("rnn.lstm_cell" in f.what for f in integrity.scan_answer("lstm_cell", cell, imported))
+    cell = "def lstm_cell(x, state, w_ih, w_hh, b_ih, b_hh):\n    cell = nn.LSTMCell(3, 4)\n"
+    assert any("nn.LSTMCell" in f.what for f in integrity.scan_answer("lstm_cell", cell, imported))
+    cell = ("import torch\ndef clip_grad_norm(parameters, max_norm):\n"
+            "    return torch.nn.utils.clip_grad_norm_(parameters, max_norm)\n")
+    assert any("clip_grad_norm_" in f.what for f in integrity.scan_answer("clip_grad_norm", cell, imported))
+    # honest helpers that share nothing with the exercise are not flagged
+    cell = "def lstm_cell(x, state, w_ih, w_hh, b_ih, b_hh):\n    h, c = state\n    return torch.sigmoid(x), c\n"
+    assert integrity.scan_answer("lstm_cell", cell, imported) == []
+    assert integrity.scan_answer("lstm_cell", "def lstm_cell(:\n", imported) == []  # a syntax error: the grader's
+
+
+@pytest.mark.parametrize("chapter", [c.name for c in grading.chapters(ROOT)])
+def test_honest_answers_are_not_flagged(chapter):
+    chapter = grading.find_chapter(chapter, ROOT)
+    release = grading.read_notebook(chapter.release)
+    reference = grading.fill_answers(release, grading.reference_answers(chapter))
+    assert integrity.report(chapter, reference) == {}
+    flagged = {}
+    for path in sorted((ANSWERS / chapter.name).glob("*/*.py")):
+        found = integrity.report(chapter, grading.fill_answers(release, {path.parent.name: path.read_text()}))
+        if found:
+            flagged[path.name] = [str(f) for flags in found.values() for f in flags]
+    # the one kind of honest answer that is flagged: a call of the library's own version
+    assert all(name.startswith("alternative_library") for name in flagged), flagged
+    for name, flags in flagged.items():
+        assert all("ready-made version" in f for f in flags), flags
