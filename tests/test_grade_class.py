@@ -60,6 +60,9 @@ def test_a_class_with_a_payload(tmp_path, capsys):
         assert "graded again on its own" in rows[victim]["notes"], rows[victim]
     # the payload: no points for the faked exercise, each trick named
     assert rows["aaron"][first.grade_id] == "0" and first.grade_id in rows["aaron"]["flagged"]
+    # and nothing even before the flags: the replaced torch.allclose stays for the rest of the
+    # notebook, and every check refuses to compare with it
+    assert rows["aaron"]["raw_total"] == "0", rows["aaron"]
     for trick in ("assigns to torch.allclose", "uses shutil", "uses sqlite3", "gradebook says"):
         assert trick in rows["aaron"]["notes"], (trick, rows["aaron"]["notes"])
     # the library's own version: flagged, 0 unless the instructor allows it

@@ -90,3 +90,30 @@ def test_honest_answers_are_not_flagged(chapter):
     assert all(name.startswith("alternative_library") for name in flagged), flagged
     for name, flags in flagged.items():
         assert all("ready-made version" in f for f in flags), flags
+
+
+def test_checks_refuse_replaced_tools(monkeypatch):
+    """Inside the kernel: a check whose comparison tools were replaced fails, and says which."""
+    import math
+
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    from course_lib import checks
+    from course_lib.metrics import perplexity
+
+    checks.check_perplexity(perplexity)  # the originals: passes
+    wrong = lambda logits, targets: 1.0  # noqa: E731
+    for owner, name in [(torch, "allclose"), (math, "isclose"), (torch.Tensor, "__eq__"), (torch.testing, "assert_close")]:
+        with monkeypatch.context() as patch:
+            patch.setattr(owner, name, lambda *args, **kwargs: True)
+            with pytest.raises(AssertionError, match=f"{name} has been replaced"):
+                checks.check_perplexity(wrong)
+
+    class Anything(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            return func(*args, **(kwargs or {}))
+
+    with Anything(), pytest.raises(AssertionError, match="torch function mode is active"):
+        checks.check_perplexity(perplexity)
+    checks.check_perplexity(perplexity)  # and trusted again once they are back
