@@ -57,3 +57,17 @@ def test_every_exercise_is_graded_and_has_points(chapter):
     assert graded == set(solutions), f"answer cells with no test after them: {set(solutions) - graded}"
     for ex in exercises:
         assert ex.points > 0 and ex.title.startswith("Exercise"), ex
+
+
+def test_stored_outputs_have_no_stale_progress_bars():
+    """A solution notebook shows each progress bar finished (or not at all), never its first frame."""
+    import re
+
+    first_frame = re.compile(r"(^|[:\s])0%\|[^|]*\|\s*0/\d+")
+    for chapter in grading.chapters(ROOT):
+        nb = grading.read_notebook(chapter.source)
+        for index, cell in enumerate(nb.cells):
+            for output in cell.get("outputs", []):
+                assert grading.WIDGET_VIEW not in output.get("data", {}), f"{chapter.name} cell {index}: a widget"
+                text = output.get("text", "") + "".join(output.get("data", {}).get("text/plain", ""))
+                assert not first_frame.search(text), f"{chapter.name} cell {index}: {text[:120]!r}"
