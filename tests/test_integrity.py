@@ -117,3 +117,27 @@ def test_checks_refuse_replaced_tools(monkeypatch):
     with Anything(), pytest.raises(AssertionError, match="torch function mode is active"):
         checks.check_perplexity(perplexity)
     checks.check_perplexity(perplexity)  # and trusted again once they are back
+
+
+def test_course_check_prints_integrity_lines(tmp_path, monkeypatch, capsys):
+    """The CLI wiring: flags are printed before the scores (the grading itself is faked here;
+    tests/test_grade_class.py grades for real)."""
+    from course_lib import cli
+
+    chapter = grading.find_chapter("04", ROOT)
+    release = grading.read_notebook(chapter.release)
+    first = chapter.exercises()[0]
+    answers = dict(grading.reference_answers(chapter),
+                   **{first.solution_ids[0]: "from course_lib.attention import scaled_dot_product_attention\n"})
+    path = tmp_path / "mine.ipynb"
+    grading.write_notebook(grading.fill_answers(release, answers), path)
+
+    def fake_autograde(chapter, submissions, cell_timeout):
+        cells = [grading.CellGrade(e.grade_id, e.title, e.points, e.points, "") for e in chapter.exercises()]
+        return {name: grading.GradeReport(name, cells) for name in submissions}
+
+    monkeypatch.setattr(grading, "autograde", fake_autograde)
+    assert cli.main(["check", "04", "--notebook", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"INTEGRITY: {first.title}: scaled_dot_product_attention, line 1: imports " \
+           "course_lib.attention.scaled_dot_product_attention, a ready-made version" in out, out
