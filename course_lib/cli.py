@@ -300,7 +300,12 @@ def cmd_lab(args) -> int:
     install_lab_setting_defaults()
     os.chdir(root)  # formgrader reads nbgrader_config.py from the working directory
     command = jupyter_lab_command(root, port=args.port, open_browser=not args.no_browser)
-    return subprocess.call(command, env=grading.environment_with_commands())
+    env = grading.environment_with_commands()
+    if os.name == "posix":
+        # Become the server, so that Ctrl+C or a SIGTERM to `course lab` reaches JupyterLab itself
+        # (a child process would be left running when its parent is killed).
+        os.execve(command[0], command, env)
+    return subprocess.call(command, env=env)
 
 
 def _version(package: str) -> str:
