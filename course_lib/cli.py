@@ -69,6 +69,11 @@ def _fmt_points(x: float) -> str:
 # Commands
 # --------------------------------------------------------------------------
 
+NO_SANDBOX = ("Note: the graded code ran without a sandbox, as you, able to read and write your files; "
+              "the integrity report and the checks' tool verification catch the tricks written in a notebook, "
+              "not every program (README: what the grader guarantees).")
+
+
 def cmd_list(args) -> int:
     root = grading.course_root()
     progress = _load_progress(root)
@@ -126,6 +131,7 @@ def cmd_check(args) -> int:
         if not ok and cell.feedback:
             print(textwrap.indent(textwrap.fill(cell.feedback, 100), "         "))
     print(f"Score: {_fmt_points(report.score)}/{_fmt_points(report.max_score)}")
+    print(NO_SANDBOX)
     if args.notebook is None:
         _save_progress(root, chapter.name, report)
     return 0
@@ -174,6 +180,7 @@ def cmd_grade(args) -> int:
                              f"{report.score:g}", " ".join(sorted(flagged)), " | ".join(notes)])
             mark = f"  flagged: {', '.join(sorted(flagged))}" if flagged else ""
             print(f"  {student:<20} {sum(awarded):g}/{report.max_score:g}{mark}")
+    print(NO_SANDBOX)
     print(f"wrote {out}" + ("" if args.allow_flagged else "  (flagged exercises get 0: --allow-flagged to "
                                                             "award them)"))
     return 0
