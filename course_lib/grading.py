@@ -608,8 +608,10 @@ def _regrade_after_kernel_death(chapter: Chapter, course: Path, student: str, ce
     done = _nbgrader(["autograde", chapter.name, "--student", student, "--force"], course)
     regraded = _read_report(chapter, course, student, done)
     regraded.repairs = report.repairs + [reason]
+    # only the exercises graded at or after the cell that killed the kernel lost their points to it
+    position = {grade_meta(c).get("grade_id"): i for i, c in enumerate(submitted.cells) if is_test_cell(c)}
     for graded in regraded.cells:
-        if graded.score < graded.max_score and ("RuntimeError" in graded.feedback or graded.feedback.startswith("not graded")):
+        if graded.score < graded.max_score and position.get(graded.grade_id, len(submitted.cells)) >= killer:
             graded.feedback = reason
     return regraded
 
