@@ -69,9 +69,17 @@ def _fmt_points(x: float) -> str:
 # Commands
 # --------------------------------------------------------------------------
 
-NO_SANDBOX = ("Note: the graded code ran without a sandbox, as you, able to read and write your files; "
-              "the integrity report and the checks' tool verification catch the tricks written in a notebook, "
-              "not every program (README: what the grader guarantees).")
+def sandbox_line() -> str:
+    """One line on where the graded code ran: in the sandbox, or (saying why) without one."""
+    from . import sandbox
+
+    reason = sandbox.unavailable_reason()
+    if reason is None:
+        return ("Sandbox: the graded code ran under bubblewrap, able to write only its own copy of the notebook's "
+                "folder and unable to read solutions/, the gradebook or other notebooks.")
+    return (f"Note: no sandbox here ({reason}): the graded code ran as you, able to read and write your files; "
+            "the integrity report and the checks' tool verification catch the tricks written in a notebook, "
+            "not every program (README: what the grader guarantees).")
 
 
 def cmd_list(args) -> int:
@@ -112,7 +120,7 @@ def cmd_check(args) -> int:
 
     flags = integrity.report(chapter, learner_nb)  # read as text, before anything runs
     titles = {ex.grade_id: ex.title for ex in chapter.exercises()}
-    report = grading.autograde(chapter, {"learner": learner_nb}, cell_timeout=args.timeout)["learner"]
+    report = grading.autograde(chapter, {"learner": learner_nb}, cell_timeout=args.timeout, hide=[path])["learner"]
     for repair in report.repairs:
         print(f"  REPAIRED: {repair}")
     for grade_id, found in flags.items():
@@ -131,7 +139,7 @@ def cmd_check(args) -> int:
         if not ok and cell.feedback:
             print(textwrap.indent(textwrap.fill(cell.feedback, 100), "         "))
     print(f"Score: {_fmt_points(report.score)}/{_fmt_points(report.max_score)}")
-    print(NO_SANDBOX)
+    print(sandbox_line())
     if args.notebook is None:
         _save_progress(root, chapter.name, report)
     return 0
@@ -157,7 +165,7 @@ def cmd_grade(args) -> int:
         except CourseError as error:
             unreadable[student] = str(error)
     print(f"Grading {len(notebooks)} submissions of {chapter.name} (no submitted file is modified)...", flush=True)
-    reports = grading.autograde(chapter, notebooks, cell_timeout=args.timeout) if notebooks else {}
+    reports = grading.autograde(chapter, notebooks, cell_timeout=args.timeout, hide=[submitted]) if notebooks else {}
     exercises = chapter.exercises()
     out = Path(args.out) if args.out else root / f"grades-{chapter.name}.csv"
     with open(out, "w", newline="") as handle:
@@ -180,7 +188,7 @@ def cmd_grade(args) -> int:
                              f"{report.score:g}", " ".join(sorted(flagged)), " | ".join(notes)])
             mark = f"  flagged: {', '.join(sorted(flagged))}" if flagged else ""
             print(f"  {student:<20} {sum(awarded):g}/{report.max_score:g}{mark}")
-    print(NO_SANDBOX)
+    print(sandbox_line())
     print(f"wrote {out}" + ("" if args.allow_flagged else "  (flagged exercises get 0: --allow-flagged to "
                                                             "award them)"))
     return 0

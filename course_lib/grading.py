@@ -341,6 +341,8 @@ def environment_with_commands(base: dict | None = None) -> dict:
 
 def _nbgrader(args: list[str], cwd: Path, timeout: float | None = None) -> subprocess.CompletedProcess:
     env = environment_with_commands()
+    if (cwd / "jupyter" / "kernels").is_dir():  # the sandboxed kernel's spec (see _write_config)
+        env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(cwd / "jupyter"), env.get("JUPYTER_PATH")]))
     # The kernel must find this course_lib even from nbgrader's autograded/ folder.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")]))
     env.pop("COURSE_FAST", None)  # nbgrader sets NBGRADER_EXECUTION itself
@@ -350,7 +352,27 @@ def _nbgrader(args: list[str], cwd: Path, timeout: float | None = None) -> subpr
     )
 
 
-def _write_config(course: Path, cell_timeout: int) -> None:
+def _write_config(course: Path, cell_timeout: int, hide: list[Path] | None = None) -> None:
+    """nbgrader's settings for a throw-away course.
+
+    With `hide` given (grading, not releasing), kernels are started through
+    course_lib.sandbox: under bubblewrap where it works, and in any case with
+    a kernel that ignores interrupts killed instead of waited for. `hide`
+    lists paths outside the clone that no kernel may read.
+    """
+    from . import sandbox
+
+    grading_lines = ""
+    if hide is not None:
+        grading_lines = (
+            "from nbgrader.converters.autograde import Autograde\n"
+            "from course_lib.sandbox import GuardedExecute\n"
+            "c.Autograde.autograde_preprocessors = [GuardedExecute if p.__name__ == 'Execute' else p\n"
+            "                                       for p in Autograde.class_traits()['autograde_preprocessors'].default()]\n"
+        )
+        if sandbox.available():
+            sandbox.write_kernelspec(course / "jupyter", course, hide)
+            grading_lines += f"c.Execute.kernel_name = {sandbox.KERNEL_NAME!r}\n"
     (course / "nbgrader_config.py").write_text(
         "c = get_config()\n"
         f"c.CourseDirectory.root = {str(course)!r}\n"
@@ -361,6 +383,7 @@ def _write_config(course: Path, cell_timeout: int) -> None:
         "c.Execute.interrupt_on_timeout = True\n"
         "c.OverwriteCells.add_missing_cells = True\n"
         f"c.ClearSolutions.code_stub = {CODE_STUB!r}\n"
+        + grading_lines
     )
 
 
@@ -475,6 +498,7 @@ def autograde(
     submissions: dict[str, str | Path | nbformat.NotebookNode],
     cell_timeout: int = DEFAULT_CELL_TIMEOUT,
     workdir: str | Path | None = None,
+    hide: list[str | Path] = (),
 ) -> dict[str, GradeReport]:
     """Grade notebooks with the chapter's hidden tests; return a report per student.
 
@@ -482,13 +506,16 @@ def autograde(
     happens in a fresh nbgrader course under `workdir` (a temporary folder by
     default), built from the chapter's source, so hidden tests are restored
     into every test cell and deleted or edited test cells come back as they
-    were released.
+    were released. Kernels run in a sandbox where the platform has one
+    (course_lib.sandbox); `hide` adds paths no kernel may read (the
+    learner's own file).
     """
     own_tmp = workdir is None
     course = Path(tempfile.mkdtemp(prefix="course-grade-")) if own_tmp else Path(workdir)
     try:
         course.mkdir(parents=True, exist_ok=True)
-        _write_config(course, cell_timeout)
+        hide = [Path(p) for p in hide] + [Path(p) for p in submissions.values() if isinstance(p, (str, os.PathLike))]
+        _write_config(course, cell_timeout, hide)
         shutil.copytree(chapter.source.parent, course / "source" / chapter.name,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
         done = _nbgrader(["generate_assignment", chapter.name, "--force"], course)
@@ -514,7 +541,7 @@ def autograde(
             elif len(submissions) > 1 and _answers_changed(written[student], graded_path):
                 # Code in another submission rewrote this one's file before or while it was graded
                 # (the kernels share the course folder): grade it again on its own.
-                alone = autograde(chapter, {student: written[student]}, cell_timeout)[student]
+                alone = autograde(chapter, {student: written[student]}, cell_timeout, hide=hide)[student]
                 alone.repairs = repairs[student] + ["its file was changed while the class was graded (by code in "
                                                     "another submission?); graded again on its own"]
                 reports[student] = alone
@@ -544,22 +571,34 @@ def _as_graded(submitted, source) -> nbformat.NotebookNode:
     return graded
 
 
-def cell_that_kills_the_kernel(nb, cwd: Path, cell_timeout: int) -> int | None:
-    """Run `nb` as the autograder does (NBGRADER_EXECUTION set); the index of the cell during which
-    the kernel died (os._exit, a crash, memory), or None if it survives."""
+def cell_that_kills_the_kernel(nb, cwd: Path, cell_timeout: int, course: Path | None = None) -> int | None:
+    """Run `nb` as the autograder does (NBGRADER_EXECUTION set, in the grading course's sandbox
+    when it has one); the index of the cell during which the kernel died (os._exit, a crash,
+    memory, or a loop that ignored the interrupt at the timeout), or None if it survives."""
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
+    from . import sandbox
+
+    class GuardedClient(sandbox.InterruptOrKill, NotebookClient):
+        pass
+
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
-    saved = {k: os.environ.get(k) for k in ("NBGRADER_EXECUTION", "PYTHONPATH", "COURSE_FAST")}
+    saved = {k: os.environ.get(k) for k in ("NBGRADER_EXECUTION", "PYTHONPATH", "COURSE_FAST", "JUPYTER_PATH")}
     os.environ["NBGRADER_EXECUTION"] = "autograde"
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
                                                               saved["PYTHONPATH"]]))
     os.environ.pop("COURSE_FAST", None)
+    kernel_name = "python3"
+    if course is not None and (course / "jupyter" / "kernels" / sandbox.KERNEL_NAME).is_dir():
+        kernel_name = sandbox.KERNEL_NAME
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(course / "jupyter"), saved["JUPYTER_PATH"]]))
     try:
-        client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3", allow_errors=True,
-                                interrupt_on_timeout=True, resources={"metadata": {"path": str(cwd)}})
-        with client.setup_kernel():
+        client = GuardedClient(nb, timeout=cell_timeout, kernel_name=kernel_name, allow_errors=True,
+                               interrupt_on_timeout=True, resources={"metadata": {"path": str(cwd)}},
+                               error_on_timeout={"ename": "CellTimeoutError", "evalue": "", "traceback": []})
+        # the kernel's own console lines (ipykernel's banner) are not the learner's business
+        with client.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
             for index, cell in enumerate(nb.cells):
                 try:
                     client.execute_cell(cell, index)
@@ -588,14 +627,14 @@ def _regrade_after_kernel_death(chapter: Chapter, course: Path, student: str, ce
     submitted_path = course / "submitted" / student / chapter.name / f"{chapter.name}.ipynb"
     submitted = read_notebook(submitted_path)
     source = read_notebook(course / "source" / chapter.name / f"{chapter.name}.ipynb")
-    killer = cell_that_kills_the_kernel(_as_graded(submitted, source), submitted_path.parent, cell_timeout)
+    killer = cell_that_kills_the_kernel(_as_graded(submitted, source), submitted_path.parent, cell_timeout, course)
     if killer is None:
         return report
     cell = submitted.cells[killer]
     what = (f"test cell {grade_meta(cell)['grade_id']}" if is_test_cell(cell) else
             f"answer cell {grade_meta(cell)['grade_id']}" if is_solution_cell(cell) else f"cell {killer}")
-    reason = (f"the kernel died while running {what} (cell {killer}: os._exit, a crash or running out of "
-              "memory); nothing after it could run")
+    reason = (f"the kernel died while running {what} (cell {killer}: os._exit, a crash, running out of "
+              "memory, or a loop that ignored the interrupt at the time limit); nothing after it could run")
     stopped = {grade_meta(cell)["grade_id"]} if is_solution_cell(cell) else set()
     if is_test_cell(cell):  # the learner's code it calls is what killed it
         stopped |= set(next(e.solution_ids for e in exercises_of(source) if e.grade_id == grade_meta(cell)["grade_id"]))
@@ -655,7 +694,8 @@ def _read_report(chapter: Chapter, course: Path, student: str, run: subprocess.C
             # a confusing NameError; the answer cell's own error is the real news.
             broken = [answer_errors[s] for s in exercise.solution_ids if answer_errors.get(s)]
             if broken and message:
-                message = f"your answer cell raised {broken[0]}; so the test failed with {message}"
+                verb = "" if broken[0].startswith(("timed out", "not answered")) else "raised "
+                message = f"your answer cell {verb}{broken[0]}; so the test failed with {message}"
             cells.append(CellGrade(exercise.grade_id, exercise.title, score, exercise.points, message))
     return GradeReport(student, cells, other_errors, tampered=tampered)
 

@@ -1,0 +1,259 @@
+"""The autograder's kernel in a sandbox, and a kernel that ignores interrupts stopped.
+
+Graded code runs as the person who grades it, so without a sandbox an answer
+cell can read the hidden tests and reference answers (solutions/, git's
+history), write the gradebook, or rewrite another student's submission before
+it is graded. On Linux with bubblewrap (Debian's `bubblewrap` package), the
+grader starts each kernel through `python -m course_lib.sandbox`, which runs
+it under `bwrap`:
+
+- the whole file system read-only, so nothing outside the kernel's own
+  folder can be changed: not the gradebook, not another submission, not the
+  learner's home (where an IPython startup file would run in every later
+  kernel);
+- the course clone hidden except what a notebook needs (course_lib with its
+  data, the checkpoints, a virtual environment inside the clone), and so
+  solutions/, .git, notebooks/, submitted/ and the instructor's gradebook;
+- the grading folder hidden except the kernel's own copy of the submission,
+  the only writable place besides a private /tmp;
+- Jupyter's runtime folder hidden except the kernel's connection file (a
+  running Lab's token there would let code drive the server);
+- its own process namespace, so it cannot see whose command line started it
+  (the learner's file name) or signal anyone else, and it dies with its parent.
+
+Where bwrap is missing or cannot create namespaces (macOS, Windows, a
+container without them), grading runs without a sandbox and says so.
+
+The second part is `InterruptOrKill`: nbclient answers a cell that runs past
+its timeout by interrupting the kernel and moving on, but a loop that catches
+KeyboardInterrupt keeps the kernel busy, and every later cell then waits its
+full timeout too (a notebook of sixty cells: two hours per student). Here a
+kernel that has not answered a few seconds after the interrupt is killed, so
+the grader's dead-kernel handling names the cell and grades the rest.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+KERNEL_NAME = "course-sandbox"
+# seconds a kernel has to answer after an interrupt before it is killed
+INTERRUPT_GRACE = 10
+ROOT = Path(__file__).resolve().parent.parent
+# what a notebook needs from the clone; everything else there is hidden
+NEEDED_FROM_CLONE = ("course_lib", "checkpoints")
+
+
+# --------------------------------------------------------------------------
+# Is there a sandbox here?
+# --------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def unavailable_reason() -> str | None:
+    """None when kernels can run under bwrap here, else why not (one line)."""
+    if os.environ.get("COURSE_NO_SANDBOX"):
+        return "COURSE_NO_SANDBOX is set"
+    if not sys.platform.startswith("linux"):
+        return f"bubblewrap runs on Linux only (this is {sys.platform})"
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bwrap is not installed (Debian/Ubuntu: apt install bubblewrap)"
+    trial = subprocess.run([bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
+                            "--die-with-parent", "true"], capture_output=True, text=True)
+    if trial.returncode != 0:
+        detail = (trial.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"bwrap cannot create a sandbox here ({detail[:160]})"
+    return None
+
+
+def available() -> bool:
+    return unavailable_reason() is None
+
+
+def write_kernelspec(folder: Path, grading_root: Path, hide: list[Path] = ()) -> Path:
+    """Write the sandboxed kernel's spec under folder/kernels/; return `folder` (for JUPYTER_PATH).
+
+    `grading_root` is the throw-away nbgrader course: hidden from each kernel
+    except the kernel's own working folder. `hide` adds paths outside the
+    clone that no kernel may read (the learner's own file for `course check`).
+    """
+    spec_dir = folder / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "course_lib.sandbox", "--", sys.executable, "-m", "ipykernel_launcher",
+                 "-f", "{connection_file}"],
+        "display_name": "Python 3 (course sandbox)",
+        "language": "python",
+        "env": {"COURSE_SANDBOX_GRADING_ROOT": str(Path(grading_root).resolve()),
+                "COURSE_SANDBOX_HIDE": os.pathsep.join(str(Path(p).resolve()) for p in hide)},
+        "metadata": {"debugger": False},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+    return folder
+
+
+# --------------------------------------------------------------------------
+# Starting a kernel inside it
+# --------------------------------------------------------------------------
+
+def _hide(path: Path) -> list[str]:
+    if path.is_dir():
+        return ["--tmpfs", str(path)]
+    if path.exists():
+        return ["--ro-bind", "/dev/null", str(path)]
+    return []
+
+
+def bwrap_arguments(kernel_argv: list[str], workdir: Path, grading_root: Path | None, hide: list[Path]) -> list[str]:
+    """The bwrap command line that runs `kernel_argv` with only `workdir` writable."""
+    workdir = workdir.resolve()
+    args = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc",
+            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    # Later mounts cover earlier ones: hide whole folders, then bring back what is needed.
+    args += _hide(ROOT)
+    for name in NEEDED_FROM_CLONE:
+        if (ROOT / name).exists():
+            args += ["--ro-bind", str(ROOT / name), str(ROOT / name)]
+    for prefix in {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}:
+        if prefix == ROOT or ROOT in prefix.parents:  # a virtual environment inside the clone
+            args += ["--ro-bind", str(prefix), str(prefix)]
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        runtime = Path(jupyter_runtime_dir()).resolve()
+        args += _hide(runtime)
+    except Exception:
+        pass
+    for path in hide:
+        args += _hide(Path(path))
+    if grading_root is not None:
+        args += _hide(Path(grading_root))
+    args += ["--bind", str(workdir), str(workdir)]
+    if "-f" in kernel_argv:  # the connection file, wherever it lies
+        connection = Path(kernel_argv[kernel_argv.index("-f") + 1]).resolve()
+        args += ["--ro-bind", str(connection), str(connection)]
+    args += ["--chdir", str(workdir),
+             # a fresh IPython profile (no startup files) and a private matplotlib cache
+             "--setenv", "IPYTHONDIR", "/tmp/ipython", "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
+             "--unsetenv", "COURSE_SANDBOX_GRADING_ROOT", "--unsetenv", "COURSE_SANDBOX_HIDE",
+             # ipykernel polls this pid and exits when it is not its parent, which inside a pid
+             # namespace it never is; --die-with-parent does that job here
+             "--unsetenv", "JPY_PARENT_PID"]
+    font_cache = _matplotlib_font_cache()
+    if font_cache is not None:  # read-only, copied in below: building it again costs seconds per kernel
+        args += ["--ro-bind", str(font_cache), f"/tmp/.matplotlib-font-cache/{font_cache.name}"]
+    return args + ["--", sys.executable, "-m", "course_lib.sandbox", "--inside", "--", *kernel_argv]
+
+
+def _matplotlib_font_cache() -> Path | None:
+    try:
+        import matplotlib
+
+        cache = Path(matplotlib.get_cachedir())
+    except Exception:
+        return None
+    found = sorted(cache.glob("fontlist-v*.json"))
+    return found[-1] if found else None
+
+
+def _inside(kernel_argv: list[str]) -> None:
+    Path("/tmp/matplotlib").mkdir(exist_ok=True)
+    for cached in Path("/tmp/.matplotlib-font-cache").glob("*.json"):
+        shutil.copy(cached, Path("/tmp/matplotlib") / cached.name)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.execv(kernel_argv[0], kernel_argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    inside = argv[:1] == ["--inside"]
+    if inside:
+        argv = argv[1:]
+    if argv[:1] != ["--"] or len(argv) < 2:
+        raise SystemExit("usage: python -m course_lib.sandbox -- KERNEL COMMAND...")
+    kernel_argv = argv[1:]
+    if inside:
+        _inside(kernel_argv)
+        return
+    hide = [Path(p) for p in os.environ.get("COURSE_SANDBOX_HIDE", "").split(os.pathsep) if p]
+    root = os.environ.get("COURSE_SANDBOX_GRADING_ROOT")
+    args = bwrap_arguments(kernel_argv, Path.cwd(), Path(root) if root else None, hide)
+    # Through a pipe, not the command line: inside, /proc/1/cmdline is bwrap's, and it would
+    # name the hidden paths (the learner's own file among them).
+    # The kernel is interrupted by SIGINT to its whole process group: bwrap, outside, must
+    # ignore it (its default is to die, and the kernel would die with it); the kernel gets
+    # the default back below, inside.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    options, command = args[1:args.index("--")], args[args.index("--"):]
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"".join(a.encode() + b"\0" for a in options))
+    os.close(write_end)
+    os.set_inheritable(read_end, True)
+    os.execv(args[0], [args[0], "--args", str(read_end), *command])
+
+
+# --------------------------------------------------------------------------
+# A kernel that ignores interrupts
+# --------------------------------------------------------------------------
+
+class KernelIgnoredInterrupt(Exception):
+    pass
+
+
+class InterruptOrKill:
+    """Mixed into an nbclient NotebookClient (nbgrader's Execute is one).
+
+    On a cell's timeout: interrupt, wait INTERRUPT_GRACE seconds for the
+    kernel's reply, and if none comes kill the kernel, which the caller then
+    sees as a dead kernel during that cell.
+    """
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        from nbclient.exceptions import DeadKernelError
+        from queue import Empty
+
+        self.log.error("Timeout waiting for execute reply (%is); interrupting the kernel", timeout)
+        await _maybe_await(self.km.interrupt_kernel())
+        try:
+            await _maybe_await(self.kc.shell_channel.get_msg(timeout=INTERRUPT_GRACE))
+        except (Empty, asyncio.TimeoutError):
+            self.log.error("The kernel ignored the interrupt for %ss: killing it", INTERRUPT_GRACE)
+            await _maybe_await(self.km.shutdown_kernel(now=True))
+            raise DeadKernelError("the kernel ignored the interrupt after the cell's timeout") from None
+        # the interrupted cell answered: record it as a timeout, as nbgrader would
+        reply = {"content": {**(self.error_on_timeout or {"ename": "CellTimeoutError", "evalue": "",
+                                                            "traceback": []}), "status": "error"}}
+        return reply
+
+
+async def _maybe_await(value):
+    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+        return await value
+    return value
+
+
+@functools.lru_cache(maxsize=1)
+def _guarded_execute():
+    from nbgrader.preprocessors import Execute
+
+    class GuardedExecute(InterruptOrKill, Execute):
+        """nbgrader's Execute, with a kernel that ignores interrupts killed."""
+
+    return GuardedExecute
+
+
+def __getattr__(name):  # GuardedExecute imports nbgrader only when the grader asks for it
+    if name == "GuardedExecute":
+        return _guarded_execute()
+    raise AttributeError(name)
+
+
+if __name__ == "__main__":
+    main()
