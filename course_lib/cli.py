@@ -145,6 +145,12 @@ def cmd_check(args) -> int:
     return 0
 
 
+def awarded_scores(report: grading.GradeReport, flags: dict, allow_flagged: bool = False) -> list[float]:
+    """The instructor's rule, per exercise of `report`: a flagged exercise (a key of
+    integrity.report's result) earns nothing unless the instructor allows it."""
+    return [0.0 if (c.grade_id in flags and not allow_flagged) else c.score for c in report.cells]
+
+
 def cmd_grade(args) -> int:
     """Grade a class: every submitted/<student>/<chapter>/<chapter>.ipynb, in one nbgrader run."""
     import csv
@@ -182,7 +188,7 @@ def cmd_grade(args) -> int:
             # flag: another submission's code may have written this student's rows, and the
             # score is read from the graded notebook anyway
             flagged = set(flags)
-            awarded = [0.0 if (c.grade_id in flagged and not args.allow_flagged) else c.score for c in report.cells]
+            awarded = awarded_scores(report, flags, args.allow_flagged)
             notes = [f"{gid}: {f}" for gid, found in flags.items() for f in found] + report.tampered + report.repairs
             writer.writerow([student, *[f"{a:g}" for a in awarded], f"{sum(awarded):g}", f"{report.max_score:g}",
                              f"{report.score:g}", " ".join(sorted(flagged)), " | ".join(notes)])

@@ -11,6 +11,14 @@ by side:
 - `alternative_k`: differently written correct answers, all of them: full marks.
 Wrong and alternative answers live in tests/answers/<chapter>/<answer cell>/.
 
+The mutants also carry the tricks students tried against the grader (TRICKS):
+each wrong answer has one appended, a different one per answer cell, so every
+chapter's class holds each trick on a wrong answer without costing a notebook
+run of its own (a trick that reaches later cells, such as a replaced
+torch.allclose, only meets more wrong answers there). The instructor's rule
+(`course grade`) must give every such exercise 0: its wrong answer loses points
+even with the trick, and the integrity report flags the trick.
+
 Why not every mutant: each submission is one run of the notebook, the largest
 part of the test budget. A wrong answer loses points as soon as the visible
 check in its graded cell fails; the tests/test_checks_*.py modules prove that
@@ -31,7 +39,40 @@ pytestmark = pytest.mark.slow
 AUTOGRADED_MUTANTS = 3
 
 
+# label -> code appended to a wrong answer; each aims to turn its failure into points
+TRICKS = {
+    "replaces torch.allclose and torch.equal": (
+        "import torch\ntorch.allclose = lambda *args, **kwargs: True\ntorch.equal = lambda *args, **kwargs: True\n"),
+    "replaces torch.testing.assert_close": (
+        "import torch.testing\ntorch.testing.assert_close = lambda *args, **kwargs: None\n"),
+    "replaces math.isclose and numpy.allclose": (
+        "import math, numpy\nmath.isclose = lambda *args, **kwargs: True\nnumpy.allclose = lambda *args, **kwargs: True\n"),
+    "enters a torch function mode": (
+        "from torch.overrides import TorchFunctionMode\n"
+        "class _AlwaysClose(TorchFunctionMode):\n"
+        "    def __torch_function__(self, func, types, args=(), kwargs=None):\n"
+        "        result = func(*args, **(kwargs or {}))\n"
+        "        return True if getattr(func, '__name__', '') in ('allclose', 'equal') else result\n"
+        "_AlwaysClose().__enter__()\n"),
+    "an IPython input transformer": (
+        "get_ipython().input_transformers_post.append(\n"
+        "    lambda lines: [line.replace('assert ', 'assert True or ') for line in lines])\n"),
+    "an IPython AST transformer": (
+        "import ast\nclass _NoAsserts(ast.NodeTransformer):\n    def visit_Assert(self, node):\n"
+        "        return ast.Pass()\nget_ipython().ast_transformers.append(_NoAsserts())\n"),
+    "writes the gradebook": (
+        "import sqlite3\ntry:\n    with sqlite3.connect('../../../gradebook.db') as db:\n"
+        "        db.execute('UPDATE grade SET auto_score = max_score')\nexcept sqlite3.Error:\n    pass\n"),
+    "reads the hidden tests and solutions": (
+        "import glob\n_found = [open(p).read() for p in glob.glob('../../../source/*/*.ipynb')\n"
+        "          + glob.glob('../../../../solutions/*/*.ipynb')]\n"),
+    "a syntax error": "def unfinished(:\n    pass\n",
+}
+# the tricks the integrity report must name (a syntax error stops the cell before anything runs)
+FLAGGED_TRICKS = set(TRICKS) - {"a syntax error"}
+
 __all__ = ["pytestmark", "graded", "test_reference_answers_get_full_marks",
+           "test_tricks_on_wrong_answers_earn_nothing",
            "test_untouched_release_gets_zero_without_crashing",
            "test_every_mutant_loses_points_on_its_exercise",
            "test_alternative_correct_answers_get_full_marks", "test_failures_explain_themselves"]
@@ -56,17 +97,22 @@ def graded(request, tmp_path_factory):
     release = grading.read_notebook(chapter.release)
     reference = grading.reference_answers(chapter)
     submissions = {"reference": grading.fill_answers(release, reference), "untouched": release}
-    plan = {}
+    plan, tricks, labels = {}, {}, list(TRICKS)
     for kind, limit in (("mutant", AUTOGRADED_MUTANTS), ("alternative", None)):
         for k, chosen in enumerate(variants(chapter, kind)[:limit], start=1):
             name = f"{kind}_{k}"
             # exercises with fewer variants than k keep the reference answer
             answers = dict(reference, **{gid: p.read_text() for gid, p in chosen.items()})
+            if kind == "mutant":  # a different trick in each wrong answer, all tricks over the submissions
+                tricks[name] = {gid: labels[(len(tricks) * len(chosen) + j) % len(labels)]
+                                for j, gid in enumerate(chosen)}
+                answers.update({gid: answers[gid].rstrip() + "\n\n" + TRICKS[label]
+                                for gid, label in tricks[name].items()})
             submissions[name] = grading.fill_answers(release, answers)
             plan[name] = chosen
     reports = grading.autograde(chapter, submissions, cell_timeout=120,
                                 workdir=tmp_path_factory.mktemp(f"grade-{chapter.name}"))
-    return chapter, reports, plan
+    return chapter, reports, plan, submissions, tricks
 
 
 def _summary(report):
@@ -74,7 +120,7 @@ def _summary(report):
 
 
 def test_reference_answers_get_full_marks(graded):
-    chapter, reports, _ = graded
+    chapter, reports, _, *_ = graded
     report = reports["reference"]
     assert report.max_score == chapter.points > 0
     assert report.score == report.max_score, _summary(report)
@@ -84,7 +130,7 @@ def test_reference_answers_get_full_marks(graded):
 
 
 def test_untouched_release_gets_zero_without_crashing(graded):
-    _, reports, _ = graded
+    _, reports, _, *_ = graded
     report = reports["untouched"]
     assert report.score == 0, _summary(report)
     # graded, not skipped: every test cell ran and reported the missing answer
@@ -95,7 +141,7 @@ def test_untouched_release_gets_zero_without_crashing(graded):
 
 
 def test_every_mutant_loses_points_on_its_exercise(graded):
-    chapter, reports, plan = graded
+    chapter, reports, plan, *_ = graded
     exercise_of = {sid: ex for ex in chapter.exercises() for sid in ex.solution_ids}
     survivors = []
     for name, chosen in plan.items():
@@ -110,7 +156,7 @@ def test_every_mutant_loses_points_on_its_exercise(graded):
 
 
 def test_alternative_correct_answers_get_full_marks(graded):
-    _, reports, plan = graded
+    _, reports, plan, *_ = graded
     for name in plan:
         if name.startswith("alternative"):
             report = reports[name]
@@ -120,10 +166,33 @@ def test_alternative_correct_answers_get_full_marks(graded):
 
 def test_failures_explain_themselves(graded):
     """A mutant's feedback is an assertion message, not a bare traceback."""
-    chapter, reports, plan = graded
+    chapter, reports, plan, *_ = graded
     exercise_of = {sid: ex for ex in chapter.exercises() for sid in ex.solution_ids}
     for name, chosen in plan.items():
         if name.startswith("mutant"):
             for gid in chosen:
                 feedback = reports[name].by_id()[exercise_of[gid].grade_id].feedback
                 assert feedback and len(feedback) > 25, f"{name}/{gid}: feedback {feedback!r} says too little"
+
+
+def test_tricks_on_wrong_answers_earn_nothing(graded):
+    """Under the instructor's rule every trick-carrying wrong answer gets 0, and each trick is named."""
+    from course_lib import cli, integrity
+
+    chapter, reports, _, submissions, tricks = graded
+    exercise_of = {sid: ex for ex in chapter.exercises() for sid in ex.solution_ids}
+    earned, unnamed = [], []
+    for name, chosen in tricks.items():
+        flags = integrity.report(chapter, submissions[name])
+        awarded = dict(zip([c.grade_id for c in reports[name].cells],
+                           cli.awarded_scores(reports[name], flags, allow_flagged=False)))
+        for gid, label in chosen.items():
+            exercise = exercise_of[gid]
+            if awarded[exercise.grade_id] != 0:
+                earned.append(f"{name}/{gid} ({label}): {awarded[exercise.grade_id]:g} points")
+            if label in FLAGGED_TRICKS and exercise.grade_id not in flags:
+                unnamed.append(f"{name}/{gid} ({label}) is not flagged")
+    assert not earned, "\n".join(earned)
+    assert not unnamed, "\n".join(unnamed)
+    used = {label for chosen in tricks.values() for label in chosen.values()}
+    assert len(used) == min(len(TRICKS), sum(len(c) for c in tricks.values()))

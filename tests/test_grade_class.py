@@ -3,17 +3,23 @@
 A class of three for chapter 04, graded in one nbgrader run: an honest
 student, one who calls the library's own attention, and one whose answer cell
 carries a payload: it replaces torch.allclose (so a wrong answer would pass its
-checks), overwrites the other students' submitted files with the blank
-release, and writes 99 points into the gradebook. The other two keep
-their grades and their files, the payload earns nothing for the faked
+checks), reads the hidden tests, overwrites the other students' submitted files
+with the blank release, and writes 99 points into the gradebook. The other two
+keep their grades and their files, the payload earns nothing for the faked
 exercise, and every trick is named in the CSV.
+
+Graded twice: in the sandbox (bubblewrap), where the payload cannot reach the
+other files at all, and without it (macOS, Windows), where the grader finds
+the rewritten submissions and the edited gradebook afterwards and grades from
+what it handed to nbgrader.
 """
 import csv
+import os
 import shutil
 
 import pytest
 
-from course_lib import cli, grading
+from course_lib import cli, grading, sandbox
 
 pytestmark = pytest.mark.slow
 
@@ -23,8 +29,12 @@ torch.allclose = lambda *args, **kwargs: True
 for victim in glob.glob("../../../submitted/*/04_self_attention/04_self_attention.ipynb"):
     if "/aaron/" not in victim:
         shutil.copy("../../../release/04_self_attention/04_self_attention.ipynb", victim)
-with sqlite3.connect("../../../gradebook.db") as db:
-    db.execute("UPDATE grade SET manual_score = 99")
+hidden_tests = glob.glob("../../../source/*/*.ipynb")
+try:
+    with sqlite3.connect("../../../gradebook.db") as db:
+        db.execute("UPDATE grade SET manual_score = 99")
+except sqlite3.Error:
+    pass
 
 def scaled_dot_product_attention(q, k, v, mask=None):
     weights = (q @ k.transpose(-2, -1)).softmax(dim=-1)     # not scaled by sqrt(d_k): wrong
@@ -35,7 +45,20 @@ LIBRARY = '''from course_lib.attention import scaled_dot_product_attention
 '''
 
 
-def test_a_class_with_a_payload(tmp_path, capsys):
+@pytest.mark.parametrize("isolation", ["sandbox", "no sandbox"])
+def test_a_class_with_a_payload(isolation, tmp_path, capsys, monkeypatch):
+    if isolation == "no sandbox":
+        monkeypatch.setenv("COURSE_NO_SANDBOX", "1")
+    elif not sandbox.available() and not os.environ.get("COURSE_REQUIRE_SANDBOX"):
+        pytest.skip(f"no sandbox on this machine: {sandbox.unavailable_reason()}")
+    sandbox.unavailable_reason.cache_clear()
+    try:
+        _grade_the_class(isolation, tmp_path, capsys)
+    finally:
+        sandbox.unavailable_reason.cache_clear()
+
+
+def _grade_the_class(isolation, tmp_path, capsys):
     chapter = grading.find_chapter("04")
     release = grading.read_notebook(chapter.release)
     reference = grading.reference_answers(chapter)
@@ -56,14 +79,22 @@ def test_a_class_with_a_payload(tmp_path, capsys):
     rows = {row["student"]: row for row in csv.DictReader(out.open())}
     full = f"{chapter.points:g}"
     assert rows["bob"]["total"] == full and rows["bob"]["flagged"] == "", rows["bob"]
-    for victim in ("bob", "carol"):
-        assert "graded again on its own" in rows[victim]["notes"], rows[victim]
+    if isolation == "sandbox":
+        assert "Sandbox: the graded code ran under bubblewrap" in printed
+        for student in ("bob", "carol"):   # nothing reached their files
+            assert "graded again" not in rows[student]["notes"], rows[student]
+        assert "gradebook says" not in rows["aaron"]["notes"]
+    else:
+        assert "no sandbox here" in printed
+        for victim in ("bob", "carol"):
+            assert "graded again on its own" in rows[victim]["notes"], rows[victim]
+        assert "gradebook says" in rows["aaron"]["notes"]
     # the payload: no points for the faked exercise, each trick named
     assert rows["aaron"][first.grade_id] == "0" and first.grade_id in rows["aaron"]["flagged"]
     # and nothing even before the flags: the replaced torch.allclose stays for the rest of the
     # notebook, and every check refuses to compare with it
     assert rows["aaron"]["raw_total"] == "0", rows["aaron"]
-    for trick in ("assigns to torch.allclose", "uses shutil", "uses sqlite3", "gradebook says"):
+    for trick in ("assigns to torch.allclose", "uses shutil", "uses sqlite3", "uses glob"):
         assert trick in rows["aaron"]["notes"], (trick, rows["aaron"]["notes"])
     # the library's own version: flagged, 0 unless the instructor allows it
     assert rows["carol"][first.grade_id] == "0" and "ready-made version" in rows["carol"]["notes"]

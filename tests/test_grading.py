@@ -147,7 +147,8 @@ def test_stored_progress_bars_show_the_finished_bar(tmp_path):
 def test_broken_submissions_are_repaired_not_zeroed(tmp_path):
     """A test cell whose nbgrader metadata was edited, a copied test cell, and an nbformat-3 file:
     each is graded on its answers (nbgrader alone would stop at "Inconsistent checksums" and give 0).
-    A kernel that dies costs only the exercises from that cell on, and the feedback names the cell."""
+    A kernel that dies (os._exit, or a loop that ignores the interrupt at the time limit) costs only
+    the exercises from that cell on, and the feedback names the cell."""
     chapter = grading.find_chapter("01")
     release = grading.read_notebook(chapter.release)
     solved = grading.fill_answers(release, grading.reference_answers(chapter))
@@ -170,12 +171,20 @@ def test_broken_submissions_are_repaired_not_zeroed(tmp_path):
     answers = grading.reference_answers(chapter)
     third = chapter.exercises()[2]
     dead = grading.fill_answers(release, dict(answers, **{third.solution_ids[0]: "import os\nos._exit(1)"}))
-    reports = grading.autograde(chapter, {"edited": edited, "v3": path_v3, "dead": dead}, workdir=tmp_path / "course")
-    killed = reports.pop("dead")
-    before = sum(e.points for e in chapter.exercises()[:2])
-    assert killed.score == before, [(c.grade_id, c.score, c.feedback) for c in killed.cells]
-    for graded in killed.cells[2:]:
-        assert graded.score == 0 and "kernel died" in graded.feedback and third.solution_ids[0] in graded.feedback
+    # a loop that swallows the interrupt sent at the time limit, in the second answer cell: the
+    # kernel is killed a few seconds later, and it counts as a kernel that died there
+    second = chapter.exercises()[1]
+    deaf_loop = "import time\nwhile True:\n    try:\n        time.sleep(0.1)\n    except KeyboardInterrupt:\n        pass\n"
+    deaf = grading.fill_answers(release, dict(answers, **{second.solution_ids[0]: deaf_loop}))
+    reports = grading.autograde(chapter, {"edited": edited, "v3": path_v3, "dead": dead, "deaf": deaf},
+                                cell_timeout=30, workdir=tmp_path / "course")
+    for name, killer, kept in (("dead", third, 2), ("deaf", second, 1)):
+        killed = reports.pop(name)
+        before = sum(e.points for e in chapter.exercises()[:kept])
+        assert killed.score == before, (name, [(c.grade_id, c.score, c.feedback) for c in killed.cells])
+        for graded in killed.cells[kept:]:
+            assert graded.score == 0 and "kernel died" in graded.feedback, (name, graded)
+            assert killer.solution_ids[0] in graded.feedback, (name, graded)
     for name, report in reports.items():
         assert report.score == report.max_score == chapter.points, (name, [(c.grade_id, c.feedback) for c in report.cells])
     repairs = reports["edited"].repairs

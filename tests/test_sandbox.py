@@ -1,0 +1,122 @@
+"""The grading sandbox: what code in a graded notebook can and cannot reach.
+
+Each test starts a process exactly as the grader starts a kernel (`python -m
+course_lib.sandbox -- COMMAND` in the kernel's working folder, with the
+grading folder and the learner's file named as the kernel spec names them)
+and lets it try what a student's payload tried. Where bubblewrap cannot run
+(macOS, a container without namespaces) these tests skip, and the grader
+says so on every run; CI sets COURSE_REQUIRE_SANDBOX=1 so a missing sandbox
+fails there.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from course_lib import cli, sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+
+if sandbox.unavailable_reason() is not None:
+    if os.environ.get("COURSE_REQUIRE_SANDBOX"):
+        pytest.fail(f"COURSE_REQUIRE_SANDBOX is set but {sandbox.unavailable_reason()}", pytrace=False)
+    pytest.skip(f"no sandbox on this machine: {sandbox.unavailable_reason()}", allow_module_level=True)
+
+PROBE = r'''
+import glob, json, os, pathlib, sys
+root = pathlib.Path(sys.argv[1]); grading_root = pathlib.Path(sys.argv[2]); secret = pathlib.Path(sys.argv[3])
+found = {}
+def attempt(name, action):
+    try:
+        found[name] = repr(action())[:200]
+    except Exception as error:
+        found[name] = "BLOCKED " + type(error).__name__
+attempt("read solutions", lambda: sorted(os.listdir(root / "solutions")))
+attempt("read git history", lambda: os.listdir(root / ".git"))
+attempt("read the learner's notebooks", lambda: os.listdir(root / "notebooks"))
+attempt("write the course gradebook", lambda: open(root / "gradebook.db", "ab").write(b"x"))
+attempt("write the home folder", lambda: open(pathlib.Path.home() / ".course-sandbox-probe", "w").write("x"))
+attempt("list the grading folder", lambda: sorted(glob.glob(str(grading_root / "*"))))
+attempt("read another submission", lambda: (grading_root / "submitted" / "bob" / "nb.ipynb").read_text())
+attempt("read the learner's file", lambda: secret.read_text())
+attempt("processes' command lines", lambda: " ".join(open(f"/proc/{p}/cmdline").read()
+                                                     for p in os.listdir("/proc") if p.isdigit()))
+attempt("write its own folder", lambda: open("own.txt", "w").write("x"))
+attempt("import the course and torch", lambda: __import__("course_lib.checks") and __import__("torch").__version__)
+attempt("read the checkpoints", lambda: len((root / "checkpoints" / "gpt.json").read_text()) > 0)
+print(json.dumps(found))
+'''
+
+
+def _sandboxed(command, cwd, grading_root, hide, **kwargs):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COURSE_SANDBOX_GRADING_ROOT=str(grading_root),
+               COURSE_SANDBOX_HIDE=os.pathsep.join(str(p) for p in hide))
+    return subprocess.Popen([sys.executable, "-m", "course_lib.sandbox", "--", sys.executable, *command],
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.fixture
+def grading_folder(tmp_path):
+    own = tmp_path / "course" / "autograded" / "alice" / "04_self_attention"
+    own.mkdir(parents=True)
+    other = tmp_path / "course" / "submitted" / "bob"
+    other.mkdir(parents=True)
+    (other / "nb.ipynb").write_text("bob's answers")
+    secret = tmp_path / "elsewhere" / "my_notebook.ipynb"
+    secret.parent.mkdir()
+    secret.write_text("the learner's own file")
+    return tmp_path / "course", own, secret
+
+
+def test_a_kernel_reaches_only_its_own_folder(grading_folder):
+    course, own, secret = grading_folder
+    gradebook = ROOT / "gradebook.db"
+    before = gradebook.read_bytes() if gradebook.exists() else None
+    process = _sandboxed(["-c", PROBE, str(ROOT), str(course), str(secret)], own, course, [secret])
+    found = json.loads(process.communicate(timeout=120)[0])
+
+    for blocked in ("read solutions", "read git history", "read the learner's notebooks",
+                    "write the home folder", "read another submission", "read the learner's file"):
+        assert found[blocked].startswith("BLOCKED"), (blocked, found[blocked])
+    assert found["list the grading folder"] == repr([str(course / "autograded")]), found
+    # the course clone is hidden behind a private, empty folder: a write lands there, not in the clone
+    assert (gradebook.read_bytes() if gradebook.exists() else None) == before
+    assert not (Path.home() / ".course-sandbox-probe").exists()
+    # the paths to hide travel in a pipe, so no command line names the learner's file
+    assert "my_notebook" not in found["processes' command lines"], found["processes' command lines"]
+    assert "secret" not in found["processes' command lines"]
+    # and what a notebook needs still works
+    assert (own / "own.txt").read_text() == "x"
+    assert not found["import the course and torch"].startswith("BLOCKED"), found
+    assert found["read the checkpoints"] == "True", found
+
+
+def test_an_interrupt_reaches_the_kernel_and_only_the_kernel(grading_folder):
+    """The grader interrupts a cell past its timeout with SIGINT to the kernel's process group:
+    the sandboxed program gets KeyboardInterrupt and finishes normally (bwrap itself must not die of it)."""
+    course, own, _ = grading_folder
+    waits = "import time\nprint('ready', flush=True)\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('interrupted')\n"
+    process = _sandboxed(["-c", waits], own, course, [], start_new_session=True)
+    assert process.stdout.readline().strip() == "ready"
+    started = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)
+    rest, _ = process.communicate(timeout=30)
+    assert rest.strip() == "interrupted" and process.returncode == 0
+    assert time.monotonic() - started < 30
+
+
+def test_commands_say_where_the_code_ran(monkeypatch):
+    assert cli.sandbox_line().startswith("Sandbox: the graded code ran under bubblewrap")
+    monkeypatch.setenv("COURSE_NO_SANDBOX", "1")
+    sandbox.unavailable_reason.cache_clear()
+    try:
+        assert sandbox.unavailable_reason() == "COURSE_NO_SANDBOX is set"
+        assert cli.sandbox_line().startswith("Note: no sandbox here (COURSE_NO_SANDBOX is set)")
+    finally:
+        monkeypatch.delenv("COURSE_NO_SANDBOX")
+        sandbox.unavailable_reason.cache_clear()
