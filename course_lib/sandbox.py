@@ -116,25 +116,30 @@ def bwrap_arguments(kernel_argv: list[str], workdir: Path, grading_root: Path | 
     workdir = workdir.resolve()
     args = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc",
             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    # Later mounts cover earlier ones: hide whole folders, then bring back what is needed.
+    # Later mounts cover earlier ones: hide first, then bring back what a notebook needs.
     args += _hide(ROOT)
-    for name in NEEDED_FROM_CLONE:
-        if (ROOT / name).exists():
-            args += ["--ro-bind", str(ROOT / name), str(ROOT / name)]
-    for prefix in {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}:
-        if prefix == ROOT or ROOT in prefix.parents:  # a virtual environment inside the clone
-            args += ["--ro-bind", str(prefix), str(prefix)]
     try:
         from jupyter_core.paths import jupyter_runtime_dir
 
-        runtime = Path(jupyter_runtime_dir()).resolve()
-        args += _hide(runtime)
+        args += _hide(Path(jupyter_runtime_dir()).resolve())
     except Exception:
         pass
     for path in hide:
         args += _hide(Path(path))
     if grading_root is not None:
         args += _hide(Path(grading_root))
+    for name in NEEDED_FROM_CLONE:
+        if (ROOT / name).exists():
+            args += ["--ro-bind", str(ROOT / name), str(ROOT / name)]
+    # Python and its packages, wherever they are (a virtual environment inside the clone, a clone
+    # under /tmp), unless that would show a hidden folder again.
+    secret = [ROOT, *(Path(p).resolve() for p in hide)] + ([Path(grading_root).resolve()] if grading_root else [])
+    python_paths = {Path(p).resolve() for p in [sys.prefix, sys.base_prefix, *sys.path] if p and Path(p).is_dir()}
+    bound: list[Path] = []
+    for path in sorted(python_paths):  # parents first, so a folder inside one already bound is skipped
+        if not any(s == path or path in s.parents for s in secret) and not any(b in path.parents for b in bound):
+            args += ["--ro-bind", str(path), str(path)]
+            bound.append(path)
     args += ["--bind", str(workdir), str(workdir)]
     if "-f" in kernel_argv:  # the connection file, wherever it lies
         connection = Path(kernel_argv[kernel_argv.index("-f") + 1]).resolve()

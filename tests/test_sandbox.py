@@ -100,7 +100,7 @@ def test_an_interrupt_reaches_the_kernel_and_only_the_kernel(grading_folder):
     """The grader interrupts a cell past its timeout with SIGINT to the kernel's process group:
     the sandboxed program gets KeyboardInterrupt and finishes normally (bwrap itself must not die of it)."""
     course, own, _ = grading_folder
-    waits = "import time\nprint('ready', flush=True)\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('interrupted')\n"
+    waits = "import time\ntry:\n    print('ready', flush=True)\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('interrupted')\n"
     process = _sandboxed(["-c", waits], own, course, [], start_new_session=True)
     assert process.stdout.readline().strip() == "ready"
     started = time.monotonic()
