@@ -93,13 +93,13 @@ def pytest_collect_file(file_path, parent):
 # workers in collection order; a long file collected last runs alone at the end while
 # the other worker idles. Seconds measured on the 2-core CI machine (one worker each).
 LONGEST_FIRST = {
-    "solutions/03_attention": 150, "test_pretrain_bert.py": 140, "test_autograde_05_transformer.py": 135,
-    "test_autograde_03_attention.py": 130, "test_autograde_01_rnn.py": 120, "solutions/05_transformer": 110,
-    "test_grade_class.py": 95, "test_grading.py": 95, "solutions/08_finetuning": 90, "solutions/07_bert": 85,
-    "test_autograde_07_bert.py": 80, "test_autograde_02_seq2seq.py": 80, "test_autograde_08_finetuning.py": 80,
-    "solutions/02_seq2seq": 75, "test_pretrain.py": 75, "test_autograde_06_gpt.py": 70,
-    "test_autograde_04_self_attention.py": 60, "solutions/01_rnn": 60, "test_browser.py": 55,
-    "solutions/06_gpt": 50, "test_cli.py": 45, "solutions/04_self_attention": 40,
+    "test_grading.py": 210, "test_grade_class.py": 160, "solutions/03_attention": 150,
+    "test_autograde_05_transformer.py": 150, "test_autograde_03_attention.py": 140, "test_pretrain_bert.py": 135,
+    "test_autograde_01_rnn.py": 135, "test_autograde_06_gpt.py": 115, "test_autograde_02_seq2seq.py": 115,
+    "solutions/05_transformer": 110, "test_autograde_04_self_attention.py": 110, "test_autograde_07_bert.py": 100,
+    "solutions/08_finetuning": 90, "test_autograde_08_finetuning.py": 90, "solutions/07_bert": 85,
+    "test_cli.py": 90, "solutions/02_seq2seq": 75, "test_pretrain.py": 75, "solutions/01_rnn": 60,
+    "test_browser.py": 55, "solutions/06_gpt": 50, "solutions/04_self_attention": 40,
 }
 
 

@@ -132,7 +132,7 @@ def test_course_check_prints_integrity_lines(tmp_path, monkeypatch, capsys):
     path = tmp_path / "mine.ipynb"
     grading.write_notebook(grading.fill_answers(release, answers), path)
 
-    def fake_autograde(chapter, submissions, cell_timeout):
+    def fake_autograde(chapter, submissions, cell_timeout, hide=()):
         cells = [grading.CellGrade(e.grade_id, e.title, e.points, e.points, "") for e in chapter.exercises()]
         return {name: grading.GradeReport(name, cells) for name in submissions}
 
