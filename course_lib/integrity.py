@@ -116,6 +116,11 @@ def scan_answer(grade_id: str, source: str, imported: set[str]) -> list[Flag]:
     own_names = READY_MADE.get(grade_id, set()) | {grade_id}
     flags: list[Flag] = []
 
+    def ready_made(name: str) -> bool:
+        # the checks' own reference answers are private helpers named after the exercise
+        # (checks.gpt._reference_merge): as ready-made as the library's public version
+        return name in own_names or (name.startswith("_") and any(own in name for own in own_names))
+
     def flag(node: ast.AST, what: str) -> None:
         flags.append(Flag(grade_id, getattr(node, "lineno", 1), what))
 
@@ -135,13 +140,26 @@ def scan_answer(grade_id: str, source: str, imported: set[str]) -> list[Flag]:
             module = node.module if isinstance(node, ast.ImportFrom) else None
             for alias in node.names:
                 full = f"{module}.{alias.name}" if module else alias.name
-                if alias.name in own_names or full.split(".")[0] in own_names:
+                if ready_made(alias.name) or full.split(".")[0] in own_names:
                     flag(node, f"imports {full}, a ready-made version of this exercise")
+                elif (module or "").startswith("course_lib") and alias.name.startswith("_"):
+                    flag(node, f"imports {full}, a private helper of the course's library (where the "
+                               "checks keep their reference answers)")
+        # getattr(module, "name"): the same as module.name; with a computed name, looked up at run time
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
+                and len(node.args) >= 2:
+            looked_up = node.args[1]
+            if not (isinstance(looked_up, ast.Constant) and isinstance(looked_up.value, str)):
+                flag(node, "uses getattr with a computed name: code looked up at run time")
+            elif ready_made(looked_up.value) or looked_up.value.startswith("_reference"):
+                flag(node, f"uses getattr(..., {looked_up.value!r}), a ready-made version of this exercise")
         # 2. names: ready-made versions, IPython hooks, torch modes, dynamic code, files and processes
         if isinstance(node, ast.Attribute):
             name, root = node.attr, _root_name(node)
-            if name in own_names and root in imported:
+            if ready_made(name) and root in imported:
                 flag(node, f"uses {ast.unparse(node)}, a ready-made version of this exercise")
+            elif name.startswith("_reference") and root in imported:
+                flag(node, f"uses {ast.unparse(node)}, a reference answer kept by the course's checks")
             elif name in FILE_METHODS:
                 flag(node, f"uses .{name}(): files, which no exercise needs")
         elif isinstance(node, ast.Name):

@@ -41,6 +41,9 @@ TRICKS = {
     "pathlib": ("from pathlib import Path\nPath('x').write_text('y')\n", "write_text"),
     "kills the kernel": ("import os\nos._exit(0)\n", "uses os"),
     "exec of a string": ("exec('torch.all' + 'close = 1')\n", "uses exec"),
+    "getattr with a computed name": ("ok = getattr(torch, 'all' + 'close')\n", "getattr with a computed name"),
+    "the checks' reference by getattr": ("from course_lib.checks import self_attention as sa\n"
+                                         "ref = getattr(sa, '_reference_attention')\n", "ready-made version"),
     "the library's version": ("from course_lib.attention import scaled_dot_product_attention as sdpa\n",
                               "course_lib.attention.scaled_dot_product_attention, a ready-made version"),
     "torch's built-in": ("import torch.nn.functional as F\n_ = F.scaled_dot_product_attention\n",
@@ -141,3 +144,56 @@ def test_course_check_prints_integrity_lines(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert f"INTEGRITY: {first.title}: scaled_dot_product_attention, line 1: imports " \
            "course_lib.attention.scaled_dot_product_attention, a ready-made version" in out, out
+
+
+def _ready_made_calls(answer_cell: str) -> list[str]:
+    """Answer cells that hand the exercise to a ready-made version: every course_lib module or torch
+    namespace that has one of the exercise's names (integrity.READY_MADE, or the answer's own name)."""
+    import importlib
+    import pkgutil
+
+    import course_lib
+    import torch
+
+    names = integrity.READY_MADE.get(answer_cell, set()) | {answer_cell}
+    modules = {m.name: importlib.import_module(m.name)
+               for m in pkgutil.walk_packages(course_lib.__path__, "course_lib.")
+               if m.name.split(".")[1] not in ("cli", "labserver", "grading", "integrity", "sandbox")}
+    calls = []
+    for module_name, module in modules.items():
+        # the public version, and the checks' private reference answers (checks.gpt._reference_merge)
+        found = [n for n in dir(module) if n in names or (n.startswith("_reference") and answer_cell in n)]
+        for name in sorted(found):
+            if callable(getattr(module, name)):
+                calls.append(f"from {module_name} import {name} as ready\n\n"
+                             f"def {answer_cell}(*args, **kwargs):\n    return ready(*args, **kwargs)\n")
+                alias = module_name.rsplit(".", 1)[-1]
+                calls.append(f"from {module_name.rsplit('.', 1)[0]} import {alias}\n\n"
+                             f"def {answer_cell}(*args, **kwargs):\n    return {alias}.{name}(*args, **kwargs)\n")
+    for namespace, owner in (("torch", torch), ("torch.nn", torch.nn), ("torch.nn.functional", torch.nn.functional),
+                             ("torch.nn.utils", torch.nn.utils)):
+        for name in sorted(names):
+            if hasattr(owner, name):
+                calls.append(f"import {namespace}\n\ndef {answer_cell}(*args, **kwargs):\n"
+                             f"    return {namespace}.{name}(*args, **kwargs)\n")
+    return calls
+
+
+@pytest.mark.parametrize("chapter", [c.name for c in grading.chapters(ROOT)])
+def test_every_ready_made_version_is_flagged_in_every_chapter(chapter):
+    """The course's own reference and torch's built-in of each exercise, called from its answer cell,
+    are flagged on that exercise (a class's "reference-call" and "built-in" submissions)."""
+    chapter = grading.find_chapter(chapter, ROOT)
+    release = grading.read_notebook(chapter.release)
+    reference = grading.reference_answers(chapter)
+    exercise_of = {sid: ex.grade_id for ex in chapter.exercises() for sid in ex.solution_ids}
+    missed, tried = [], 0
+    for answer_cell in reference:
+        for call in _ready_made_calls(answer_cell):
+            tried += 1
+            flags = integrity.report(chapter, grading.fill_answers(release, dict(reference, **{answer_cell: call})))
+            named = [str(f) for f in flags.get(exercise_of[answer_cell], [])]
+            if not any("ready-made version" in f for f in named):
+                missed.append(f"{answer_cell}: {call.splitlines()[0]} -> {named}")
+    assert tried > 0
+    assert not missed, "\n".join(missed)
