@@ -24,6 +24,8 @@ from pathlib import Path
 
 import nbformat
 
+from .sandbox import DEATH_CAUSES, KERNEL_DIED
+
 NB_VERSION = 4
 DEFAULT_CELL_TIMEOUT = 120  # seconds per cell under autograde
 # What the release puts in place of a solution (nbgrader_config.py says the same).
@@ -426,6 +428,8 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def _error_text(cell) -> str:
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
+            if output.get("ename") == KERNEL_DIED:  # written by the grader, not raised by the code
+                return output.get("evalue", "")
             message = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()
             if output.get("ename") == "CellTimeoutError" or "KeyboardInterrupt" in output.get("ename", ""):
                 return "timed out: the cell ran past the time limit (an infinite loop?)"
@@ -535,10 +539,7 @@ def autograde(
             reports[student].repairs = repairs[student]
         for student in submissions:
             graded_path = course / "autograded" / student / chapter.name / f"{chapter.name}.ipynb"
-            if not graded_path.exists():
-                reports[student] = _regrade_after_kernel_death(chapter, course, student, cell_timeout,
-                                                               reports[student])
-            elif len(submissions) > 1 and _answers_changed(written[student], graded_path):
+            if graded_path.exists() and len(submissions) > 1 and _answers_changed(written[student], graded_path):
                 # Code in another submission rewrote this one's file before or while it was graded
                 # (the kernels share the course folder): grade it again on its own.
                 alone = autograde(chapter, {student: written[student]}, cell_timeout, hide=hide)[student]
@@ -571,90 +572,6 @@ def _as_graded(submitted, source) -> nbformat.NotebookNode:
     return graded
 
 
-def cell_that_kills_the_kernel(nb, cwd: Path, cell_timeout: int, course: Path | None = None) -> int | None:
-    """Run `nb` as the autograder does (NBGRADER_EXECUTION set, in the grading course's sandbox
-    when it has one); the index of the cell during which the kernel died (os._exit, a crash,
-    memory, or a loop that ignored the interrupt at the timeout), or None if it survives."""
-    from nbclient import NotebookClient
-    from nbclient.exceptions import DeadKernelError
-
-    from . import sandbox
-
-    class GuardedClient(sandbox.InterruptOrKill, NotebookClient):
-        pass
-
-    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
-    saved = {k: os.environ.get(k) for k in ("NBGRADER_EXECUTION", "PYTHONPATH", "COURSE_FAST", "JUPYTER_PATH")}
-    os.environ["NBGRADER_EXECUTION"] = "autograde"
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
-                                                              saved["PYTHONPATH"]]))
-    os.environ.pop("COURSE_FAST", None)
-    kernel_name = "python3"
-    if course is not None and (course / "jupyter" / "kernels" / sandbox.KERNEL_NAME).is_dir():
-        kernel_name = sandbox.KERNEL_NAME
-        os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(course / "jupyter"), saved["JUPYTER_PATH"]]))
-    try:
-        client = GuardedClient(nb, timeout=cell_timeout, kernel_name=kernel_name, allow_errors=True,
-                               interrupt_on_timeout=True, resources={"metadata": {"path": str(cwd)}},
-                               error_on_timeout={"ename": "CellTimeoutError", "evalue": "", "traceback": []})
-        # the kernel's own console lines (ipykernel's banner) are not the learner's business
-        with client.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
-            for index, cell in enumerate(nb.cells):
-                try:
-                    client.execute_cell(cell, index)
-                except DeadKernelError:
-                    return index
-                except Exception:  # a timeout, say: nbgrader grades those itself
-                    continue
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    return None
-
-
-def _regrade_after_kernel_death(chapter: Chapter, course: Path, student: str, cell_timeout: int,
-                                report: GradeReport) -> GradeReport:
-    """A kernel that dies costs only what comes after it, with feedback that names the cell.
-
-    nbgrader gives no grade at all to a notebook whose kernel dies. Find the
-    cell that kills it; replace the learner's code there (the answer cells of
-    that exercise, if it died in a test) and in every later answer cell by an
-    error that says why; grade again.
-    """
-    submitted_path = course / "submitted" / student / chapter.name / f"{chapter.name}.ipynb"
-    submitted = read_notebook(submitted_path)
-    source = read_notebook(course / "source" / chapter.name / f"{chapter.name}.ipynb")
-    killer = cell_that_kills_the_kernel(_as_graded(submitted, source), submitted_path.parent, cell_timeout, course)
-    if killer is None:
-        return report
-    cell = submitted.cells[killer]
-    what = (f"test cell {grade_meta(cell)['grade_id']}" if is_test_cell(cell) else
-            f"answer cell {grade_meta(cell)['grade_id']}" if is_solution_cell(cell) else f"cell {killer}")
-    reason = (f"the kernel died while running {what} (cell {killer}: os._exit, a crash, running out of "
-              "memory, or a loop that ignored the interrupt at the time limit); nothing after it could run")
-    stopped = {grade_meta(cell)["grade_id"]} if is_solution_cell(cell) else set()
-    if is_test_cell(cell):  # the learner's code it calls is what killed it
-        stopped |= set(next(e.solution_ids for e in exercises_of(source) if e.grade_id == grade_meta(cell)["grade_id"]))
-    for index, other in enumerate(submitted.cells):
-        if is_solution_cell(other) and (index > killer or grade_meta(other)["grade_id"] in stopped):
-            other.source = f"raise RuntimeError({reason!r})"
-        elif index == killer and not is_test_cell(other):
-            other.source = f"raise RuntimeError({reason!r})"
-    nbformat.write(submitted, str(submitted_path))
-    done = _nbgrader(["autograde", chapter.name, "--student", student, "--force"], course)
-    regraded = _read_report(chapter, course, student, done)
-    regraded.repairs = report.repairs + [reason]
-    # only the exercises graded at or after the cell that killed the kernel lost their points to it
-    position = {grade_meta(c).get("grade_id"): i for i, c in enumerate(submitted.cells) if is_test_cell(c)}
-    for graded in regraded.cells:
-        if graded.score < graded.max_score and position.get(graded.grade_id, len(submitted.cells)) >= killer:
-            graded.feedback = reason
-    return regraded
-
-
 def _read_report(chapter: Chapter, course: Path, student: str, run: subprocess.CompletedProcess) -> GradeReport:
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -668,8 +585,10 @@ def _read_report(chapter: Chapter, course: Path, student: str, run: subprocess.C
     graded = nbformat.read(str(graded_path), as_version=NB_VERSION)
     feedback = {grade_meta(c).get("grade_id"): _error_text(c) for c in graded.cells if is_test_cell(c)}
     answer_errors = {grade_meta(c).get("grade_id"): _error_text(c) for c in graded.cells if is_solution_cell(c)}
+    # (cells that could not run after a dead kernel are not errors of their own)
     other_errors = [f"cell {i}: {_error_text(c)}" for i, c in enumerate(graded.cells)
-                    if c.cell_type == "code" and not is_test_cell(c) and not is_solution_cell(c) and _error_text(c)]
+                    if c.cell_type == "code" and not is_test_cell(c) and not is_solution_cell(c) and _error_text(c)
+                    and not _error_text(c).startswith("not run: the kernel died")]
     # The score is nbgrader's own rule (determine_grade) applied to the graded notebook, not
     # read from the gradebook: the gradebook is
     # a file the graded kernel could reach and write. A disagreement is reported.
@@ -693,7 +612,11 @@ def _read_report(chapter: Chapter, course: Path, student: str, run: subprocess.C
             # A broken answer cell (a syntax error, say) makes the test fail with
             # a confusing NameError; the answer cell's own error is the real news.
             broken = [answer_errors[s] for s in exercise.solution_ids if answer_errors.get(s)]
-            if broken and message:
+            killer = [s for s in exercise.solution_ids if answer_errors.get(s, "").startswith("the kernel died")]
+            if killer:
+                message = (f"the kernel died while running your answer cell {killer[0]} ({DEATH_CAUSES}); "
+                           "nothing after it could run")
+            elif broken and message and not message.startswith("not run: the kernel died"):
                 verb = "" if broken[0].startswith(("timed out", "not answered")) else "raised "
                 message = f"your answer cell {verb}{broken[0]}; so the test failed with {message}"
             cells.append(CellGrade(exercise.grade_id, exercise.title, score, exercise.points, message))

@@ -28,8 +28,10 @@ The second part is `InterruptOrKill`: nbclient answers a cell that runs past
 its timeout by interrupting the kernel and moving on, but a loop that catches
 KeyboardInterrupt keeps the kernel busy, and every later cell then waits its
 full timeout too (a notebook of sixty cells: two hours per student). Here a
-kernel that has not answered a few seconds after the interrupt is killed, so
-the grader's dead-kernel handling names the cell and grades the rest.
+kernel that has not answered a few seconds after the interrupt is killed.
+`GuardedExecute` (nbgrader's executor with both) then grades a notebook whose
+kernel died: the exercises before the death keep their points, and the
+feedback of the ones after names the cell that killed it.
 """
 from __future__ import annotations
 
@@ -244,12 +246,59 @@ async def _maybe_await(value):
     return value
 
 
+KERNEL_DIED = "KernelDied"  # the error name given to the cell that killed the kernel and to every later one
+DEATH_CAUSES = "os._exit, a crash, running out of memory, or a loop that ignored the interrupt at the time limit"
+
+
+def _died_output(message: str):
+    import nbformat
+
+    return nbformat.v4.new_output("error", ename=KERNEL_DIED, evalue=message, traceback=[message])
+
+
+def _cell_name(cell, index: int) -> str:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if meta.get("grade_id") and meta.get("solution"):
+        return f"cell {index}, answer cell {meta['grade_id']}"
+    if meta.get("grade_id") and meta.get("grade"):
+        return f"cell {index}, test cell {meta['grade_id']}"
+    return f"cell {index}"
+
+
 @functools.lru_cache(maxsize=1)
 def _guarded_execute():
+    from nbclient.exceptions import DeadKernelError
     from nbgrader.preprocessors import Execute
 
     class GuardedExecute(InterruptOrKill, Execute):
-        """nbgrader's Execute, with a kernel that ignores interrupts killed."""
+        """nbgrader's Execute, with a kernel that ignores interrupts killed, and a dead kernel graded.
+
+        nbgrader alone writes no graded notebook when the kernel dies, so every
+        exercise scores 0 with no word of why. Here the cell that killed it
+        gets an error that says so, every later code cell an error that names
+        that cell (they cannot run: the kernel's state is gone), and the
+        notebook is graded as usual: the exercises before the death keep
+        their points. This runs in the grader's process, where the graded
+        code cannot reach.
+        """
+
+        def preprocess(self, nb, resources=None, km=None):
+            self._died_at = None
+            return super().preprocess(nb, resources, km)
+
+        def preprocess_cell(self, cell, resources, index):
+            if self._died_at is not None:
+                if cell.cell_type == "code":
+                    cell.outputs = [_died_output(f"not run: the kernel died earlier, while running {self._died_at} "
+                                                 f"({DEATH_CAUSES})")]
+                return cell, resources
+            try:
+                return super().preprocess_cell(cell, resources, index)
+            except DeadKernelError:
+                self._died_at = _cell_name(cell, index)
+                self.log.error("The kernel died while running %s", self._died_at)
+                cell.outputs.append(_died_output(f"the kernel died while running this cell ({DEATH_CAUSES})"))
+                return cell, resources
 
     return GuardedExecute
 

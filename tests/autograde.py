@@ -69,10 +69,13 @@ TRICKS = {
     "a syntax error": "def unfinished(:\n    pass\n",
 }
 # the tricks the integrity report must name (a syntax error stops the cell before anything runs)
-FLAGGED_TRICKS = set(TRICKS) - {"a syntax error"}
+FLAGGED_TRICKS = set(TRICKS) - {"a syntax error"} | {"kills the kernel"}
+# appended to the last wrong answer of the last mutant submission that can run (after its trick): the exercises
+# before it keep their own verdicts, and it costs no notebook run of its own
+KILLS_THE_KERNEL = "import os\nos._exit(1)\n"
 
 __all__ = ["pytestmark", "graded", "test_reference_answers_get_full_marks",
-           "test_tricks_on_wrong_answers_earn_nothing",
+           "test_tricks_on_wrong_answers_earn_nothing", "test_a_dead_kernel_costs_only_its_own_exercise",
            "test_untouched_release_gets_zero_without_crashing",
            "test_every_mutant_loses_points_on_its_exercise",
            "test_alternative_correct_answers_get_full_marks", "test_failures_explain_themselves"]
@@ -104,10 +107,15 @@ def graded(request, tmp_path_factory):
             # exercises with fewer variants than k keep the reference answer
             answers = dict(reference, **{gid: p.read_text() for gid, p in chosen.items()})
             if kind == "mutant":  # a different trick in each wrong answer, all tricks over the submissions
-                tricks[name] = {gid: labels[(len(tricks) * len(chosen) + j) % len(labels)]
+                tricks[name] = {gid: [labels[(len(tricks) * len(chosen) + j) % len(labels)]]
                                 for j, gid in enumerate(chosen)}
-                answers.update({gid: answers[gid].rstrip() + "\n\n" + TRICKS[label]
+                answers.update({gid: answers[gid].rstrip() + "\n\n" + TRICKS[label[0]]
                                 for gid, label in tricks[name].items()})
+                if k == min(AUTOGRADED_MUTANTS, len(variants(chapter, kind))):
+                    last = [sid for ex in chapter.exercises() for sid in ex.solution_ids
+                            if sid in chosen and tricks[name][sid] != ["a syntax error"]][-1]  # one that runs
+                    answers[last] += "\n" + KILLS_THE_KERNEL
+                    tricks[name][last].append("kills the kernel")
             submissions[name] = grading.fill_answers(release, answers)
             plan[name] = chosen
     reports = grading.autograde(chapter, submissions, cell_timeout=120,
@@ -186,13 +194,28 @@ def test_tricks_on_wrong_answers_earn_nothing(graded):
         flags = integrity.report(chapter, submissions[name])
         awarded = dict(zip([c.grade_id for c in reports[name].cells],
                            cli.awarded_scores(reports[name], flags, allow_flagged=False)))
-        for gid, label in chosen.items():
+        for gid, applied in chosen.items():
             exercise = exercise_of[gid]
             if awarded[exercise.grade_id] != 0:
-                earned.append(f"{name}/{gid} ({label}): {awarded[exercise.grade_id]:g} points")
-            if label in FLAGGED_TRICKS and exercise.grade_id not in flags:
-                unnamed.append(f"{name}/{gid} ({label}) is not flagged")
+                earned.append(f"{name}/{gid} ({applied}): {awarded[exercise.grade_id]:g} points")
+            if set(applied) & FLAGGED_TRICKS and exercise.grade_id not in flags:
+                unnamed.append(f"{name}/{gid} ({applied}) is not flagged")
     assert not earned, "\n".join(earned)
     assert not unnamed, "\n".join(unnamed)
-    used = {label for chosen in tricks.values() for label in chosen.values()}
-    assert len(used) == min(len(TRICKS), sum(len(c) for c in tricks.values()))
+    used = {label for chosen in tricks.values() for applied in chosen.values() for label in applied}
+    assert "kills the kernel" in used
+    assert len(used - {"kills the kernel"}) == min(len(TRICKS), sum(len(c) for c in tricks.values()))
+
+
+def test_a_dead_kernel_costs_only_its_own_exercise(graded):
+    """The last wrong answer of the last mutant submission kills the kernel: its exercise's feedback says
+    so, and every exercise before it is graded on its own answer (no word of a dead kernel)."""
+    chapter, reports, _, _, tricks = graded
+    exercise_of = {sid: ex for ex in chapter.exercises() for sid in ex.solution_ids}
+    name, killer = next((n, gid) for n, chosen in tricks.items() for gid, applied in chosen.items()
+                        if "kills the kernel" in applied)
+    feedback = reports[name].by_id()
+    assert "kernel died" in feedback[exercise_of[killer].grade_id].feedback, feedback[exercise_of[killer].grade_id]
+    position = [ex.grade_id for ex in chapter.exercises()].index(exercise_of[killer].grade_id)
+    for exercise in chapter.exercises()[:position]:
+        assert "kernel died" not in feedback[exercise.grade_id].feedback, feedback[exercise.grade_id]
