@@ -23,3 +23,14 @@ import os  # noqa: E402
 
 c.Exchange.root = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".course", "exchange")
 os.makedirs(c.Exchange.root, exist_ok=True)
+
+# `nbgrader autograde` and the formgrader's Autograde button grade as `course grade` does
+# (course_lib/sandbox.py): each kernel in a sandbox where the machine has one (bubblewrap),
+# a kernel that ignores interrupts stopped, a dead kernel graded in the same run. Without
+# course_lib (nbgrader started from another environment) nbgrader grades as it always does.
+try:
+    from course_lib import sandbox as _sandbox
+except ImportError:
+    _sandbox = None
+if _sandbox is not None:
+    _sandbox.configure(c, os.path.dirname(os.path.abspath(__file__)))

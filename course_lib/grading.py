@@ -343,8 +343,6 @@ def environment_with_commands(base: dict | None = None) -> dict:
 
 def _nbgrader(args: list[str], cwd: Path, timeout: float | None = None) -> subprocess.CompletedProcess:
     env = environment_with_commands()
-    if (cwd / "jupyter" / "kernels").is_dir():  # the sandboxed kernel's spec (see _write_config)
-        env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(cwd / "jupyter"), env.get("JUPYTER_PATH")]))
     # The kernel must find this course_lib even from nbgrader's autograded/ folder.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")]))
     env.pop("COURSE_FAST", None)  # nbgrader sets NBGRADER_EXECUTION itself
@@ -362,19 +360,10 @@ def _write_config(course: Path, cell_timeout: int, hide: list[Path] | None = Non
     a kernel that ignores interrupts killed instead of waited for. `hide`
     lists paths outside the clone that no kernel may read.
     """
-    from . import sandbox
-
     grading_lines = ""
     if hide is not None:
-        grading_lines = (
-            "from nbgrader.converters.autograde import Autograde\n"
-            "from course_lib.sandbox import GuardedExecute\n"
-            "c.Autograde.autograde_preprocessors = [GuardedExecute if p.__name__ == 'Execute' else p\n"
-            "                                       for p in Autograde.class_traits()['autograde_preprocessors'].default()]\n"
-        )
-        if sandbox.available():
-            sandbox.write_kernelspec(course / "jupyter", course, hide)
-            grading_lines += f"c.Execute.kernel_name = {sandbox.KERNEL_NAME!r}\n"
+        grading_lines = ("from course_lib import sandbox\n"
+                         f"sandbox.configure(c, {str(course)!r}, {[str(p) for p in hide]!r})\n")
     (course / "nbgrader_config.py").write_text(
         "c = get_config()\n"
         f"c.CourseDirectory.root = {str(course)!r}\n"

@@ -101,6 +101,27 @@ def write_kernelspec(folder: Path, grading_root: Path, hide: list[Path] = ()) ->
     return folder
 
 
+def configure(c, grading_root: str | Path, hide: list[str | Path] = ()) -> None:
+    """Set up an nbgrader config `c` so that autograde grades as `course grade` does.
+
+    Called from nbgrader_config.py (the course's own, which the formgrader's
+    Autograde button and `nbgrader autograde` read, and the throw-away one of
+    each grading run): nbgrader's executor becomes GuardedExecute and, where
+    bwrap works, every kernel starts in the sandbox. The kernel spec is written
+    under grading_root/.course/jupyter and put first on JUPYTER_PATH for this
+    process (nbgrader looks kernels up there).
+    """
+    from nbgrader.converters.autograde import Autograde
+
+    c.Autograde.autograde_preprocessors = [
+        _guarded_execute() if p.__name__ == "Execute" else p
+        for p in Autograde.class_traits()["autograde_preprocessors"].default()]
+    if available():
+        folder = write_kernelspec(Path(grading_root) / ".course" / "jupyter", Path(grading_root), list(hide))
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(folder), os.environ.get("JUPYTER_PATH")]))
+        c.Execute.kernel_name = KERNEL_NAME
+
+
 # --------------------------------------------------------------------------
 # Starting a kernel inside it
 # --------------------------------------------------------------------------

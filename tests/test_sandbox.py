@@ -120,3 +120,30 @@ def test_commands_say_where_the_code_ran(monkeypatch):
     finally:
         monkeypatch.delenv("COURSE_NO_SANDBOX")
         sandbox.unavailable_reason.cache_clear()
+
+
+@pytest.mark.parametrize("which", ["the course's own", "a grading run's"])
+def test_nbgrader_configs_load_and_name_the_sandbox(which, tmp_path):
+    """nbgrader ignores a config file that raises (it logs and grades with its defaults), so a
+    broken line would silently grade without the sandbox: load each config as nbgrader does."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from course_lib import grading
+
+    if which == "a grading run's":
+        grading._write_config(tmp_path, 60, hide=[tmp_path / "learner.ipynb"])
+        folder = tmp_path
+    else:
+        folder = ROOT
+    saved = os.environ.get("JUPYTER_PATH")
+    try:
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(folder)).load_config()
+    finally:
+        os.environ.pop("JUPYTER_PATH", None) if saved is None else os.environ.__setitem__("JUPYTER_PATH", saved)
+    assert [p.__name__ for p in config.Autograde.autograde_preprocessors][0] == "GuardedExecute"
+    assert config.Execute.kernel_name == sandbox.KERNEL_NAME
+    spec = json.loads((folder / ".course" / "jupyter" / "kernels" / sandbox.KERNEL_NAME / "kernel.json").read_text())
+    assert spec["argv"][1:3] == ["-m", "course_lib.sandbox"]
+    if which == "a grading run's":
+        assert str(tmp_path / "learner.ipynb") in spec["env"]["COURSE_SANDBOX_HIDE"]
+        assert config.Execute.timeout == 60
