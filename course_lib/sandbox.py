@@ -21,6 +21,9 @@ it under `bwrap`:
 - its own process namespace, so it cannot see whose command line started it
   (the learner's file name) or signal anyone else, and it dies with its parent.
 
+The network stays shared: the kernel talks to the grader over localhost TCP
+(Jupyter's protocol), so a kernel could still reach other local services.
+
 Where bwrap is missing or cannot create namespaces (macOS, Windows, a
 container without them), grading runs without a sandbox and says so.
 
