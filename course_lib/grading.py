@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 
-from .sandbox import DEATH_CAUSES, KERNEL_DIED
+from .sandbox import DEATH_CAUSES, KERNEL_DIED, NOT_RUN
 
 NB_VERSION = 4
 DEFAULT_CELL_TIMEOUT = 120  # seconds per cell under autograde
@@ -551,16 +551,6 @@ def _answers_changed(written, graded_path: Path) -> bool:
         {k: v.strip() for k, v in solution_sources(written).items()}
 
 
-def _as_graded(submitted, source) -> nbformat.NotebookNode:
-    """The submission as nbgrader runs it: each test cell with the source's (hidden tests included)."""
-    tests = {grade_meta(c)["grade_id"]: c.source for c in source.cells if is_test_cell(c)}
-    graded = nbformat.from_dict(json.loads(json.dumps(submitted)))
-    for cell in graded.cells:
-        if is_test_cell(cell) and grade_meta(cell).get("grade_id") in tests:
-            cell.source = tests[grade_meta(cell)["grade_id"]]
-    return graded
-
-
 def _read_report(chapter: Chapter, course: Path, student: str, run: subprocess.CompletedProcess) -> GradeReport:
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -577,7 +567,7 @@ def _read_report(chapter: Chapter, course: Path, student: str, run: subprocess.C
     # (cells that could not run after a dead kernel are not errors of their own)
     other_errors = [f"cell {i}: {_error_text(c)}" for i, c in enumerate(graded.cells)
                     if c.cell_type == "code" and not is_test_cell(c) and not is_solution_cell(c) and _error_text(c)
-                    and not _error_text(c).startswith("not run: the kernel died")]
+                    and not _error_text(c).startswith(NOT_RUN)]
     # The score is nbgrader's own rule (determine_grade) applied to the graded notebook, not
     # read from the gradebook: the gradebook is
     # a file the graded kernel could reach and write. A disagreement is reported.
@@ -605,7 +595,7 @@ def _read_report(chapter: Chapter, course: Path, student: str, run: subprocess.C
             if killer:
                 message = (f"the kernel died while running your answer cell {killer[0]} ({DEATH_CAUSES}); "
                            "nothing after it could run")
-            elif broken and message and not message.startswith("not run: the kernel died"):
+            elif broken and message and not message.startswith(NOT_RUN):
                 verb = "" if broken[0].startswith(("timed out", "not answered")) else "raised "
                 message = f"your answer cell {verb}{broken[0]}; so the test failed with {message}"
             cells.append(CellGrade(exercise.grade_id, exercise.title, score, exercise.points, message))

@@ -239,7 +239,7 @@ class KernelIgnoredInterrupt(Exception):
 
 
 class InterruptOrKill:
-    """Mixed into an nbclient NotebookClient (nbgrader's Execute is one).
+    """Mixed into nbgrader's Execute (an nbclient NotebookClient with error_on_timeout set).
 
     On a cell's timeout: interrupt, wait INTERRUPT_GRACE seconds for the
     kernel's reply, and if none comes kill the kernel, which the caller then
@@ -247,31 +247,26 @@ class InterruptOrKill:
     """
 
     async def _async_handle_timeout(self, timeout, cell=None):
-        from nbclient.exceptions import DeadKernelError
         from queue import Empty
 
+        from jupyter_core.utils import ensure_async
+        from nbclient.exceptions import DeadKernelError
+
         self.log.error("Timeout waiting for execute reply (%is); interrupting the kernel", timeout)
-        await _maybe_await(self.km.interrupt_kernel())
+        await ensure_async(self.km.interrupt_kernel())
         try:
-            await _maybe_await(self.kc.shell_channel.get_msg(timeout=INTERRUPT_GRACE))
+            await ensure_async(self.kc.shell_channel.get_msg(timeout=INTERRUPT_GRACE))
         except (Empty, asyncio.TimeoutError):
             self.log.error("The kernel ignored the interrupt for %ss: killing it", INTERRUPT_GRACE)
-            await _maybe_await(self.km.shutdown_kernel(now=True))
+            await ensure_async(self.km.shutdown_kernel(now=True))
             raise DeadKernelError("the kernel ignored the interrupt after the cell's timeout") from None
         # the interrupted cell answered: record it as a timeout, as nbgrader would
-        reply = {"content": {**(self.error_on_timeout or {"ename": "CellTimeoutError", "evalue": "",
-                                                            "traceback": []}), "status": "error"}}
-        return reply
-
-
-async def _maybe_await(value):
-    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
-        return await value
-    return value
+        return {"content": {**self.error_on_timeout, "status": "error"}}
 
 
 KERNEL_DIED = "KernelDied"  # the error name given to the cell that killed the kernel and to every later one
 DEATH_CAUSES = "os._exit, a crash, running out of memory, or a loop that ignored the interrupt at the time limit"
+NOT_RUN = "not run: the kernel died earlier"  # how every cell after the one that killed it begins
 
 
 def _died_output(message: str):
@@ -281,11 +276,12 @@ def _died_output(message: str):
 
 
 def _cell_name(cell, index: int) -> str:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    if meta.get("grade_id") and meta.get("solution"):
-        return f"cell {index}, answer cell {meta['grade_id']}"
-    if meta.get("grade_id") and meta.get("grade"):
-        return f"cell {index}, test cell {meta['grade_id']}"
+    from .grading import grade_meta, is_solution_cell, is_test_cell
+
+    if is_solution_cell(cell):
+        return f"cell {index}, answer cell {grade_meta(cell)['grade_id']}"
+    if is_test_cell(cell):
+        return f"cell {index}, test cell {grade_meta(cell)['grade_id']}"
     return f"cell {index}"
 
 
@@ -313,7 +309,7 @@ def _guarded_execute():
         def preprocess_cell(self, cell, resources, index):
             if self._died_at is not None:
                 if cell.cell_type == "code":
-                    cell.outputs = [_died_output(f"not run: the kernel died earlier, while running {self._died_at} "
+                    cell.outputs = [_died_output(f"{NOT_RUN}, while running {self._died_at} "
                                                  f"({DEATH_CAUSES})")]
                 return cell, resources
             try:
@@ -325,12 +321,6 @@ def _guarded_execute():
                 return cell, resources
 
     return GuardedExecute
-
-
-def __getattr__(name):  # GuardedExecute imports nbgrader only when the grader asks for it
-    if name == "GuardedExecute":
-        return _guarded_execute()
-    raise AttributeError(name)
 
 
 if __name__ == "__main__":
