@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test test-quick release clean-venv
+.PHONY: lab test test-quick test-class release clean-venv
 
 # Two pytest workers share the two cores; a torch that also starts two threads
 # per process oversubscribes them, and small ops then run tens of times slower.
@@ -38,6 +38,11 @@ test: $(STAMP)
 # Unit tests only (seconds): no notebook execution or grading.
 test-quick: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile tests
+
+# A simulated class of >= 30 submissions per chapter through `course grade` (tests/full_class.py):
+# about an hour of CPU, so not part of `make test`, which grades the same cases packed together.
+test-class: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist load tests/full_class.py
 
 release: $(STAMP)
 	$(BIN)/course release

@@ -28,6 +28,10 @@ from . import grading
 # (torch's built-ins and the course's own reference). Any attribute or import of
 # the answer's own function name from a module (rnn.lstm_cell, F.layer_norm) counts too.
 READY_MADE = {
+    "one_hot_embed": {"embedding", "Embedding", "EmbeddingBag", "embedding_bag"},
+    "skipgram_pairs": {"skipgram_pairs", "corpus_pairs", "skipgrams"},
+    "negative_sampling_loss": {"negative_sampling_loss", "SkipGram"},
+    "analogy": {"analogy", "analogy_accuracy", "most_similar", "most_similar_cosmul", "gensim", "KeyedVectors"},
     "perplexity": {"perplexity"},
     "rnn_cell": {"RNNCell", "RNN", "rnn_tanh_cell", "rnn_relu_cell"},
     "clip_grad_norm": {"clip_grad_norm_", "clip_grad_norm", "clip_grads_with_norm_", "get_total_norm"},
@@ -89,6 +93,19 @@ def _root_name(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
+def _assigned_objects(target: ast.AST):
+    """The objects an assignment target writes into: `a.b[i].c = ...` writes into a.b[i].c, a.b[i]
+    and a.b, but not into whatever computes the index i (`x[torch.arange(3)] = 0` changes x only)."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            yield from _assigned_objects(element)
+    elif isinstance(target, ast.Starred):
+        yield from _assigned_objects(target.value)
+    elif isinstance(target, (ast.Attribute, ast.Subscript)):
+        yield target
+        yield from _assigned_objects(target.value)
+
+
 def imported_names(sources: list[str]) -> set[str]:
     """Every name an import binds anywhere in these cells (modules and objects alike)."""
     names: set[str] = set()
@@ -129,7 +146,7 @@ def scan_answer(grade_id: str, source: str, imported: set[str]) -> list[Flag]:
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
             for target in targets:
-                for part in ast.walk(target):
+                for part in _assigned_objects(target):
                     if isinstance(part, ast.Attribute) and _root_name(part) in imported:
                         flag(node, f"assigns to {ast.unparse(part)}, an attribute of an imported module or object")
         if isinstance(node, (ast.Global, ast.Nonlocal)):

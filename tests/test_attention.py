@@ -9,6 +9,7 @@ from torch import nn
 from course_lib.attention import (
     MultiHeadAttention,
     causal_mask,
+    local_attention,
     padding_mask,
     scaled_dot_product_attention,
 )
@@ -281,3 +282,15 @@ def test_mha_without_positions_is_permutation_equivariant():
     out_p, weights_p = ours(x[:, perm], x[:, perm], x[:, perm])
     torch.testing.assert_close(out_p, out[:, perm], **TOL)
     torch.testing.assert_close(weights_p, weights[:, :, perm][:, :, :, perm], **TOL)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("n,radius", [(1, 2), (7, 2), (20, 5), (6, 10)])
+def test_local_attention_is_attention_with_a_band_mask(n, radius, causal):
+    """Restricted self-attention equals torch's attention with the band mask it implies."""
+    g = torch.Generator().manual_seed(n * 31 + radius)
+    q, k, v = (torch.randn(2, 3, n, 8, generator=g, dtype=torch.float64) for _ in range(3))
+    offset = torch.arange(n)[:, None] - torch.arange(n)[None, :]  # query position - key position
+    band = (offset <= radius) & (offset >= (0 if causal else -radius))
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=band)
+    assert torch.allclose(local_attention(q, k, v, radius, causal=causal), expected, atol=1e-12)

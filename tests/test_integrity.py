@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from course_lib import grading, integrity
+from ready_made import ready_made_calls
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSWERS = ROOT / "tests" / "answers"
@@ -49,6 +50,15 @@ TRICKS = {
     "torch's built-in": ("import torch.nn.functional as F\n_ = F.scaled_dot_product_attention\n",
                          "F.scaled_dot_product_attention, a ready-made version"),
 }
+
+
+def test_writing_into_a_tensor_indexed_by_a_library_call_is_not_a_flag():
+    """`x[torch.arange(n), ids] = 1` writes into x; only what the target writes INTO counts."""
+    imported = integrity.imported_names(["import torch"])
+    honest = "x = torch.zeros(3, 4)\nx[torch.arange(3), torch.tensor([0, 1, 2])] = 1.0\n(a, b), c[torch.ones(1).long()] = (1, 2), 3\n"
+    assert integrity.scan_answer("one_hot_embed", honest, imported) == []
+    for trick in ["torch.__dict__['allclose'] = max\n", "x, torch.equal = 1, max\n", "torch.testing.assert_close = max\n"]:
+        assert integrity.scan_answer("one_hot_embed", trick, imported), trick
 
 
 @pytest.mark.parametrize("trick", list(TRICKS))
@@ -146,39 +156,6 @@ def test_course_check_prints_integrity_lines(tmp_path, monkeypatch, capsys):
            "course_lib.attention.scaled_dot_product_attention, a ready-made version" in out, out
 
 
-def _ready_made_calls(answer_cell: str) -> list[str]:
-    """Answer cells that hand the exercise to a ready-made version: every course_lib module or torch
-    namespace that has one of the exercise's names (integrity.READY_MADE, or the answer's own name)."""
-    import importlib
-    import pkgutil
-
-    import course_lib
-    import torch
-
-    names = integrity.READY_MADE.get(answer_cell, set()) | {answer_cell}
-    modules = {m.name: importlib.import_module(m.name)
-               for m in pkgutil.walk_packages(course_lib.__path__, "course_lib.")
-               if m.name.split(".")[1] not in ("cli", "labserver", "grading", "integrity", "sandbox")}
-    calls = []
-    for module_name, module in modules.items():
-        # the public version, and the checks' private reference answers (checks.gpt._reference_merge)
-        found = [n for n in dir(module) if n in names or (n.startswith("_reference") and answer_cell in n)]
-        for name in sorted(found):
-            if callable(getattr(module, name)):
-                calls.append(f"from {module_name} import {name} as ready\n\n"
-                             f"def {answer_cell}(*args, **kwargs):\n    return ready(*args, **kwargs)\n")
-                alias = module_name.rsplit(".", 1)[-1]
-                calls.append(f"from {module_name.rsplit('.', 1)[0]} import {alias}\n\n"
-                             f"def {answer_cell}(*args, **kwargs):\n    return {alias}.{name}(*args, **kwargs)\n")
-    for namespace, owner in (("torch", torch), ("torch.nn", torch.nn), ("torch.nn.functional", torch.nn.functional),
-                             ("torch.nn.utils", torch.nn.utils)):
-        for name in sorted(names):
-            if hasattr(owner, name):
-                calls.append(f"import {namespace}\n\ndef {answer_cell}(*args, **kwargs):\n"
-                             f"    return {namespace}.{name}(*args, **kwargs)\n")
-    return calls
-
-
 @pytest.mark.parametrize("chapter", [c.name for c in grading.chapters(ROOT)])
 def test_every_ready_made_version_is_flagged_in_every_chapter(chapter):
     """The course's own reference and torch's built-in of each exercise, called from its answer cell,
@@ -189,7 +166,7 @@ def test_every_ready_made_version_is_flagged_in_every_chapter(chapter):
     exercise_of = {sid: ex.grade_id for ex in chapter.exercises() for sid in ex.solution_ids}
     missed, tried = [], 0
     for answer_cell in reference:
-        for call in _ready_made_calls(answer_cell):
+        for call in ready_made_calls(answer_cell):
             tried += 1
             flags = integrity.report(chapter, grading.fill_answers(release, dict(reference, **{answer_cell: call})))
             named = [str(f) for f in flags.get(exercise_of[answer_cell], [])]

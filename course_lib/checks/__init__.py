@@ -18,6 +18,7 @@ from . import notebook
 from ._common import expect_shape, expect_tensor
 from .attention import *  # noqa: F401,F403
 from .bert import *  # noqa: F401,F403
+from .embeddings import *  # noqa: F401,F403
 from .finetuning import *  # noqa: F401,F403
 from .gpt import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
