@@ -97,9 +97,10 @@ LONGEST_FIRST = {
     "test_autograde_05_transformer.py": 150, "test_autograde_03_attention.py": 140, "test_pretrain_bert.py": 135,
     "test_autograde_01_rnn.py": 135, "test_autograde_06_gpt.py": 115, "test_autograde_02_seq2seq.py": 115,
     "solutions/05_transformer": 110, "test_autograde_04_self_attention.py": 110, "test_autograde_07_bert.py": 100,
-    "solutions/08_finetuning": 90, "test_autograde_08_finetuning.py": 90, "solutions/07_bert": 85,
+    "solutions/08_finetuning": 90, "test_autograde_08_finetuning.py": 90, "solutions/07_bert": 110,
     "test_cli.py": 90, "solutions/02_seq2seq": 75, "test_pretrain.py": 75, "solutions/01_rnn": 60,
     "test_browser.py": 55, "solutions/06_gpt": 50, "solutions/04_self_attention": 40,
+    "solutions/00_embeddings": 110, "test_autograde_00_embeddings.py": 100, "test_embeddings.py": 20,
 }
 
 

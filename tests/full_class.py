@@ -6,7 +6,8 @@ tricks ride on the wrong answers and one kernel dies per chapter). Here each cas
 own, as a real class hands them in, and everything goes through `course grade` and its CSV:
 
 - `reference`, every `alternative_k` (differently written correct answers), a test cell with edited
-  nbgrader metadata, the reference saved as nbformat 3: full marks, nothing flagged;
+  nbgrader metadata, the reference saved as nbformat 3: full marks, nothing flagged (but an
+  alternative that calls the library's own version, `alternative_library.py`: 0 and flagged);
 - `untouched` (the release as shipped): 0;
 - every `mutant_k` (the k-th wrong answer of each answer cell in tests/answers): each wrong exercise
   below full marks;
@@ -14,12 +15,14 @@ own, as a real class hands them in, and everything goes through `course grade` a
   mutant set: each such exercise gets 0 (a wrong answer the trick did not rescue, or a flag);
 - `ready_made_k`: the course's reference or torch's built-in called from the answer cells: 0 and flagged;
 - a kernel killed by `os._exit`, a loop the interrupt stops, a loop that ignores it, each in place of
-  the second exercise's answer: the exercises before keep their points, that one gets 0, and after a
-  dead kernel nothing more is awarded.
+  the second exercise's answer: the exercises before keep their points, that one gets 0, after a
+  dead kernel nothing more is awarded, and after the interrupted loop the later exercises keep
+  theirs (except an answer that calls the missing function, as chapter 03's decoder step does).
 The grader must not crash, every student must have a row, and no exercise may be graded wrongly.
 """
 import csv
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -48,7 +51,9 @@ def _class(chapter):
                 "untouched": (release, {cell: "zero" for cell in reference})}
     for k, chosen in enumerate(variants(chapter, "alternative"), start=1):
         answers = dict(reference, **{cell: path.read_text() for cell, path in chosen.items()})
-        students[f"alternative_{k}"] = (grading.fill_answers(release, answers), full)
+        # an answer that calls the library's own version is correct, and flagged: the instructor decides
+        library = {cell: "flagged" for cell, path in chosen.items() if path.name.startswith("alternative_library")}
+        students[f"alternative_{k}"] = (grading.fill_answers(release, answers), dict(full, **library))
     mutants = variants(chapter, "mutant")
     for k, chosen in enumerate(mutants, start=1):
         answers = dict(reference, **{cell: path.read_text() for cell, path in chosen.items()})
@@ -72,9 +77,11 @@ def _class(chapter):
     exercises = chapter.exercises()
     victim = exercises[1].solution_ids[0]
     later = [sid for ex in exercises[2:] for sid in ex.solution_ids]
+    # a later answer that calls the function the victim cell should define cannot run either
+    calls_victim = {sid for sid in later if re.search(rf"\b{victim}\b", reference[sid])}
     for name, code, after in (("kills_the_kernel", KILLS_THE_KERNEL, "zero"), ("loops", LOOPS, "full"),
                               ("ignores_interrupts", IGNORES_INTERRUPTS, "zero")):
-        expected = dict(full, **{victim: "zero"}, **dict.fromkeys(later, after))
+        expected = dict(full, **{victim: "zero"}, **{sid: "zero" if sid in calls_victim else after for sid in later})
         students[name] = (grading.fill_answers(release, dict(reference, **{victim: code})), expected)
     solved = grading.fill_answers(release, reference)
     edited = nbformat.from_dict(json.loads(json.dumps(solved)))
