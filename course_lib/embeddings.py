@@ -108,18 +108,14 @@ class NextWordModel(nn.Module):
 def skipgram_pairs(ids: torch.Tensor, window: int) -> torch.Tensor:
     """Every (center, context) pair of one sentence: the words up to `window` positions away on
     either side, within the sentence. ids: (T,) -> (N, 2) with N = 2 * sum over offsets of (T - offset)."""
-    if window < 1:
-        raise ValueError(f"window must be >= 1, got {window}")
-    pairs = [torch.stack([ids[:-offset], ids[offset:]], dim=1) for offset in range(1, min(window, len(ids) - 1) + 1)]
-    if not pairs:
-        return torch.empty(0, 2, dtype=torch.long)
-    right = torch.cat(pairs)
-    return torch.cat([right, right.flip(1)])  # a context on the right is a center's left context too
+    return corpus_pairs([ids], window)
 
 
 def corpus_pairs(sentences: Sequence[torch.Tensor], window: int) -> torch.Tensor:
     """skipgram_pairs of every sentence, computed for all sentences at once (no pair crosses the
     end of a sentence)."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
     if not sentences:
         return torch.empty(0, 2, dtype=torch.long)
     ids = torch.cat(list(sentences))
@@ -129,7 +125,7 @@ def corpus_pairs(sentences: Sequence[torch.Tensor], window: int) -> torch.Tensor
         same = sentence[:-offset] == sentence[offset:]
         pairs.append(torch.stack([ids[:-offset][same], ids[offset:][same]], dim=1))
     right = torch.cat(pairs)
-    return torch.cat([right, right.flip(1)])
+    return torch.cat([right, right.flip(1)])  # a context on the right is a center's left context too
 
 
 def keep_probabilities(counts: torch.Tensor, sample: float = 1e-3) -> torch.Tensor:
@@ -222,27 +218,29 @@ class TrainingRun:
     seconds: float = 0.0
 
 
-def train_skipgram(sentences: Sequence[torch.Tensor], vocab: Vocabulary, config: Word2VecConfig = Word2VecConfig(),
+def train_skipgram(sentences: Sequence[torch.Tensor], vocab: Vocabulary, config: Word2VecConfig | None = None,
                    progress: bool = True, log_every: int = 50) -> TrainingRun:
     """Train skip-gram on encoded sentences; every epoch draws a new sub-sample of the corpus."""
     from tqdm.auto import tqdm
 
+    config = config or Word2VecConfig()
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     model = SkipGram(len(vocab), config.dim, sparse=True)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
     keep = keep_probabilities(vocab.counts, config.sample) if config.sample else None
     noise = noise_distribution(vocab.counts)
-    # the number of pairs per epoch varies with the sub-sample; the decay schedule uses the expected total
-    expected_pairs = len(corpus_pairs(subsample(sentences, keep, generator) if keep is not None else sentences,
-                                      config.window))
-    total_steps = max(1, config.epochs * math.ceil(expected_pairs / config.batch_size))
+    # the learning rate decays over the run; its length is estimated from the first epoch's sub-sample
+    draw = lambda: subsample(sentences, keep, generator) if keep is not None else sentences  # noqa: E731
+    kept = draw()
+    total_steps = max(1, config.epochs * math.ceil(len(corpus_pairs(kept, config.window)) / config.batch_size))
     run, step, running = TrainingRun(model), 0, []
     start = time.perf_counter()
     bar = tqdm(total=total_steps, desc="skip-gram" + (" (negative sampling)" if config.negatives else " (full softmax)"),
                disable=not progress)
-    for _ in range(config.epochs):
-        kept = subsample(sentences, keep, generator) if keep is not None else sentences
+    for epoch in range(config.epochs):
+        if epoch > 0:
+            kept = draw()  # a new sub-sample every epoch
         pairs = corpus_pairs(kept, config.window)
         pairs = pairs[torch.randperm(len(pairs), generator=generator)]
         for batch in pairs.split(config.batch_size):

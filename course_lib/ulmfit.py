@@ -40,26 +40,27 @@ def lm_inputs_and_targets(input_ids: torch.Tensor, attention_mask: torch.Tensor)
 
 def pretrain_lm(lm: CharLM, data: dict[str, torch.Tensor], steps: int, batch_size: int = 64, lr: float = 3e-3,
                 seed: int = 0, progress: bool = True) -> list[float]:
-    """Train `lm` on the rows of data ("input_ids", "attention_mask"), Adam with gradient clipping at 1
-    as in chapter 01, every row once per epoch; returns the loss of every step."""
-    from tqdm.auto import tqdm
+    """Train `lm` on the rows of data ("input_ids", "attention_mask") with chapter 01's recipe (training.fit,
+    Adam, gradient clipping at 1), every row once per epoch; returns the loss of every step."""
+    from .training import fit
 
-    optimizer = torch.optim.Adam(lm.parameters(), lr=lr)
-    generator, order, losses = torch.Generator().manual_seed(seed), [], []
-    lm.train()
-    for _ in tqdm(range(steps), desc="pretraining the LSTM language model", disable=not progress):
+    generator, order = torch.Generator().manual_seed(seed), []
+
+    def next_rows(step):
+        nonlocal order
         if len(order) < batch_size:
             order += torch.randperm(len(data["input_ids"]), generator=generator).tolist()
         rows, order = order[:batch_size], order[batch_size:]
-        inputs, targets = lm_inputs_and_targets(data["input_ids"][rows], data["attention_mask"][rows])
-        logits, _ = lm(inputs)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
-        optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
+        return lm_inputs_and_targets(data["input_ids"][rows], data["attention_mask"][rows])
+
+    def next_word_loss(model, batch):
+        inputs, targets = batch
+        logits, _ = model(inputs)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+
+    history = fit(lm, torch.optim.Adam(lm.parameters(), lr=lr), next_rows, next_word_loss, steps, clip_norm=1.0,
+                  progress=progress)
+    return history["loss"]
 
 
 @torch.no_grad()
@@ -131,7 +132,7 @@ def fine_tune(model: LSTMClassifier, batches: Sequence[dict[str, torch.Tensor]],
     """
     from tqdm.auto import tqdm
 
-    from .bert import warmup_linear_decay
+    from .bert import fine_tune_step, warmup_linear_decay
 
     groups = layer_groups(model)
     rates = discriminative_learning_rates(lr, len(groups)) if discriminative else [lr] * len(groups)
@@ -139,20 +140,15 @@ def fine_tune(model: LSTMClassifier, batches: Sequence[dict[str, torch.Tensor]],
                                   weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear_decay(len(batches), warmup=0.1))
     start, losses = time.perf_counter(), []
-    model.train()
     for step, batch in enumerate(tqdm(batches, desc=desc, leave=False, disable=not progress)):
         # gradual unfreezing: one more group (from the top) trains at each third of the run
         trainable = len(groups) if not gradual_unfreezing else 1 + (3 * step) // len(batches)
         for g, params in enumerate(groups):
             for p in params:
                 p.requires_grad_(g >= len(groups) - trainable)
-        _, loss = model(batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
-        optimizer.zero_grad(set_to_none=True)  # a frozen group keeps grad None, so AdamW leaves it alone
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        # BERT's step: its zero_grad(set_to_none) leaves a frozen group's grad None, so AdamW skips it
+        losses.append(fine_tune_step(model, optimizer, batch, clip_norm=1.0))
         schedule.step()
-        losses.append(loss.item())
     for p in model.parameters():
         p.requires_grad_(True)
     return losses, time.perf_counter() - start
