@@ -443,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("pretrain", help="(instructors) train a shipped checkpoint from scratch, deterministically")
-    p.add_argument("recipe", help="what to pretrain: a name in course_lib.pretrain.RECIPES (gpt, bert)")
+    p.add_argument("recipe", help="what to pretrain: a name in course_lib.pretrain.RECIPES (gpt, bert, assistant)")
     p.add_argument("--steps", type=int, help="training steps (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0, help="default %(default)s, the seed of the shipped files")
     p.add_argument("--out", help="folder to write into (default: the course's checkpoints/)")

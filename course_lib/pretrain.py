@@ -39,6 +39,7 @@ __all__ = [
     "RECIPES",
     "bits_per_char",
     "deterministic",
+    "load_assistant",
     "load_bert",
     "load_gpt",
     "pretrain",
@@ -290,9 +291,23 @@ def load_bert(directory: str | os.PathLike = CHECKPOINTS, name: str = "bert",
     return model
 
 
+def _pretrain_assistant(seed: int = 0, steps: int | None = None, progress: bool = True) -> Pretrained:
+    from course_lib.sft import train_assistant  # chapter 9's module, imported only when asked for
+
+    model, tokenizer, metrics = train_assistant(seed=seed, steps=steps, progress=progress)
+    return Pretrained(model=model, metrics=metrics, tokenizer=tokenizer)
+
+
+def load_assistant(directory: str | os.PathLike = CHECKPOINTS, name: str = "assistant",
+                   config: GPTConfig | None = None) -> tuple[GPT, BPETokenizer]:
+    """Chapter 9's instruction-tuned GPT and its tokenizer (with the chat tokens), in eval mode."""
+    return _load_pretrained(Path(directory), name, "assistant", GPTConfig, GPT, BPETokenizer, config)
+
+
 RECIPES: dict[str, Callable[..., Pretrained]] = {
     "gpt": pretrain_gpt,
     "bert": _pretrain_bert,
+    "assistant": _pretrain_assistant,
 }
 
 

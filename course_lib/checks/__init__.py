@@ -16,6 +16,7 @@ these outputs compare cleanly.
 """
 from . import notebook
 from ._common import expect_shape, expect_tensor
+from .assistant import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .bert import *  # noqa: F401,F403
 from .embeddings import *  # noqa: F401,F403

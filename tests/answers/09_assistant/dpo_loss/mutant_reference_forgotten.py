@@ -1,0 +1,3 @@
+def dpo_loss(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps,
+             beta=0.1):
+    return -F.logsigmoid(beta * (policy_chosen_logps - policy_rejected_logps)).mean()

@@ -1,0 +1,8 @@
+def encode_chat(tokenizer, prompt, response=None):
+    special = tokenizer.special_tokens
+    ids = [special[USER]] + tokenizer.encode(prompt)
+    prompt_length = len(ids)
+    ids.append(special[ASSISTANT])
+    if response is not None:
+        ids += tokenizer.encode(" " + response) + [special[END]]
+    return ids, prompt_length

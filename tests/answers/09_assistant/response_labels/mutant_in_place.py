@@ -1,0 +1,5 @@
+def response_labels(input_ids, prompt_lengths, lengths):
+    positions = torch.arange(input_ids.shape[1])
+    is_response = (positions >= prompt_lengths[:, None]) & (positions < lengths[:, None])
+    input_ids[~is_response] = -100
+    return input_ids

@@ -1,0 +1,4 @@
+def response_log_probs(logits, labels):
+    log_probs = logits[:, :-1].log_softmax(dim=-1)
+    targets = labels[:, 1:].clamp(min=0)  # -100 is no token id
+    return log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).sum(dim=-1)
