@@ -146,8 +146,15 @@ def preference_accuracy(model: GPT, tokenizer: BPETokenizer, pairs: Sequence[Pre
 
 def train_dpo(policy: GPT, tokenizer: BPETokenizer, pairs: Sequence[PreferencePair], steps: int,
               beta: float = 0.1, batch_size: int = 16, lr: float = 1e-4, reference: GPT | None = None,
-              seed: int = 0, eval_fn=None, eval_every: int | None = None, progress: bool = True) -> dict:
+              sft_weight: float = 0.0, seed: int = 0, eval_fn=None, eval_every: int | None = None,
+              progress: bool = True) -> dict:
     """Train `policy` with the DPO loss on `pairs`; returns fit()'s history with the reward margins.
+
+    sft_weight: add this times the chosen responses' mean cross-entropy per
+    token (the "RPO" variant, TRL's rpo_alpha). The DPO loss alone only asks
+    the chosen response to gain on the rejected one; it is as happy when both
+    lose probability, and on small data they often do, taking the right
+    answers' probability with them. The extra term keeps the chosen ones likely.
 
     reference: the frozen model the log-ratios are measured against (default:
     a copy of the policy as it is now). Its log-probabilities never change, so
@@ -170,6 +177,7 @@ def train_dpo(policy: GPT, tokenizer: BPETokenizer, pairs: Sequence[PreferencePa
     params = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
     order = random.Random(seed)
+    chosen_tokens = torch.tensor([len(tokenizer.encode(" " + p.chosen)) + 1 for p in pairs])  # + <|end|>
     margins: list[float] = []
     accuracies: list[float] = []
 
@@ -182,7 +190,10 @@ def train_dpo(policy: GPT, tokenizer: BPETokenizer, pairs: Sequence[PreferencePa
         margin = (implicit_rewards(chosen, ref_c, beta) - implicit_rewards(rejected, ref_r, beta)).detach()
         margins.append(float(margin.mean()))
         accuracies.append(float((margin > 0).float().mean()))
-        return dpo_loss(chosen, rejected, ref_c, ref_r, beta)
+        loss = dpo_loss(chosen, rejected, ref_c, ref_r, beta)
+        if sft_weight:
+            loss = loss + sft_weight * (-chosen / chosen_tokens[rows].to(chosen.device)).mean()
+        return loss
 
     history = fit(policy, optimizer, batch_fn, loss_fn, steps, clip_norm=1.0, eval_fn=eval_fn,
                   eval_every=eval_every, progress=progress)

@@ -61,6 +61,10 @@ READY_MADE = {
     "lora_linear": {"LoRALinear", "apply_lora", "peft"},
     "continuation_log_prob": {"continuation_log_prob"},
     "distillation_loss": {"distillation_loss"},
+    "encode_chat": {"encode_chat", "apply_chat_template"},
+    "response_labels": {"response_labels", "chat_batch"},
+    "response_log_probs": {"response_log_probs", "pair_log_probs", "ForCausalLMLoss"},
+    "dpo_loss": {"dpo_loss", "DPOTrainer", "trl", "train_dpo"},
 }
 
 # Names whose use in an answer cell reaches into the kernel or the grader.

@@ -5,8 +5,8 @@ import re
 import pytest
 import torch
 
-from course_lib.data.instructions import (ANSWER_FORMS, HELD_OUT_TEMPLATES, TASKS, TEMPLATES, Instruction,
-                                          generate_instructions, instruction_splits)
+from course_lib.data.instructions import (ANSWER_FORMS, HELD_OUT_TEMPLATES, PREFERENCE_TEMPLATES, TASKS, TEMPLATES,
+                                          TRAINING_TEMPLATES, Instruction, generate_instructions, instruction_splits)
 from course_lib.data.tokenizers import BPETokenizer
 from course_lib.gpt import GPT, GPTConfig
 from course_lib.sft import (ASSISTANT, END, USER, add_chat_tokens, chat_batch, encode_chat, evaluate,
@@ -28,24 +28,28 @@ def tiny_gpt(vocab_size: int, seed: int = 0) -> GPT:
 # --------------------------------------------------------------------------- data
 
 
-def test_splits_share_no_story_and_keep_the_held_out_wordings_out_of_training():
-    splits = instruction_splits(n_train=600, n_val=60, n_test=100, n_unseen=50, seed=3)
+def test_splits_share_no_story_and_keep_each_wording_to_its_splits():
+    splits = instruction_splits(n_train=600, n_val=60, n_test=100, n_unseen=50, n_preference=80, n_preference_test=40,
+                                seed=3)
     stories = {name: {x.prompt.rsplit("\n", 1)[0] for x in xs} for name, xs in splits.items()}
     names = list(stories)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             assert not stories[a] & stories[b], f"{a} and {b} share a story"
-    held_out = set(HELD_OUT_TEMPLATES.values())
+    training = {t for ts in TRAINING_TEMPLATES.values() for t in ts}
     for name in ("train", "val", "test"):
-        assert not {x.template for x in splits[name]} & held_out
-        assert not any(x.held_out for x in splits[name])
-    assert {x.template for x in splits["unseen"]} == held_out and all(x.held_out for x in splits["unseen"])
+        assert {x.template for x in splits[name]} == training and {x.wording for x in splits[name]} == {"training"}
+    assert {x.template for x in splits["unseen"]} == set(HELD_OUT_TEMPLATES.values())
+    for name in ("preference", "preference_test"):
+        assert {x.template for x in splits[name]} == set(PREFERENCE_TEMPLATES.values())
+    assert not training & (set(HELD_OUT_TEMPLATES.values()) | set(PREFERENCE_TEMPLATES.values()))
     assert {x.task for x in splits["train"]} == set(TASKS)
-    assert instruction_splits(n_train=600, n_val=60, n_test=100, n_unseen=50, seed=3) == splits  # deterministic
+    assert instruction_splits(n_train=600, n_val=60, n_test=100, n_unseen=50, n_preference=80, n_preference_test=40,
+                              seed=3) == splits  # deterministic
 
 
 def test_every_answer_has_its_form_and_is_right():
-    for x in generate_instructions(400, seed=1) + generate_instructions(100, seed=2, held_out=True):
+    for x in generate_instructions(400, seed=1) + generate_instructions(100, seed=2, wording="held-out"):
         match = re.fullmatch(ANSWER_FORMS[x.task], x.answer)
         assert match, (x.task, x.answer)
         story = x.prompt.rsplit("\n", 1)[0]
@@ -58,7 +62,7 @@ def test_every_answer_has_its_form_and_is_right():
             have, more = map(int, re.search(r"had (\d) .*gave \w+ (\d) more", story).groups())
             assert int(match["number"]) == have + more
         elif x.task == "first":
-            first = re.search(r"(\w+) got home before|got home after (\w+)", story)
+            first = re.search(r"(\w+) went to bed before|went to bed after (\w+)", story)
             assert match["name"] == (first[1] or first[2])
         assert any(t.split("{")[0] in x.prompt for t in TEMPLATES[x.task])
 
