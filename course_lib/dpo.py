@@ -11,9 +11,13 @@ learning. Its loss, for a prompt x, a chosen response y_w and a rejected y_l:
 pi is the model being trained (the policy), ref a frozen copy of where it
 started. beta * (log pi - log ref) is the "implicit reward" of a response:
 how much more likely the policy made it than the reference. The loss raises
-the chosen response's reward against the rejected one's; measured against the
-reference, probability cannot be pushed anywhere for free, and beta sets how
-far from the reference the policy may move (small beta: far).
+the chosen response's reward against the rejected one's. The reference's
+log-probabilities are constants: they hold nothing in place, they set when a
+pair counts as learned. Each pair's gradient is weighted by
+sigmoid(-beta * margin), which vanishes once the policy has moved the pair's
+margin, relative to the reference, a few times 1 / beta; so beta decides how
+far DPO pushes (small beta: far). The bound on how far the policy drifts is an
+assumption of DPO's derivation, not something the loss enforces.
 
 Here the pairs come from the model's own samples: chosen = a right answer,
 rejected = a sampled wrong one. Exact answers make the preference certain.
@@ -151,10 +155,10 @@ def train_dpo(policy: GPT, tokenizer: BPETokenizer, pairs: Sequence[PreferencePa
     """Train `policy` with the DPO loss on `pairs`; returns fit()'s history with the reward margins.
 
     sft_weight: add this times the chosen responses' mean cross-entropy per
-    token (the "RPO" variant, TRL's rpo_alpha). The DPO loss alone only asks
-    the chosen response to gain on the rejected one; it is as happy when both
-    lose probability, and on small data they often do, taking the right
-    answers' probability with them. The extra term keeps the chosen ones likely.
+    token (the "RPO" variant, TRL's rpo_alpha). The DPO loss alone is
+    satisfied once each margin has moved a few times 1 / beta from the
+    reference's, however unlikely the chosen response still is; the extra
+    term makes the chosen responses likely outright.
 
     reference: the frozen model the log-ratios are measured against (default:
     a copy of the policy as it is now). Its log-probabilities never change, so

@@ -36,7 +36,8 @@ from course_lib.gpt import GPT
 __all__ = [
     "USER", "ASSISTANT", "END", "CHAT_TOKENS",
     "add_chat_tokens", "extend_vocabulary", "encode_chat", "response_labels", "chat_batch", "sft_loss",
-    "fine_tune", "generate_answers", "exact_match", "evaluate", "failure_kind",
+    "fine_tune", "generate_answers", "exact_match", "evaluate", "failure_kind", "failure_table",
+    "ASSISTANT_RECIPE", "train_assistant",
 ]
 
 USER, ASSISTANT, END = "<|user|>", "<|assistant|>", "<|end|>"
@@ -61,8 +62,8 @@ def extend_vocabulary(model: GPT, vocab_size: int, init: str = "mean", generator
 
     init="mean": every new row is the mean of the old rows. With tied weights
         the row is also the new token's output vector, and the mean makes its
-        logit the average logit: at the start the model neither predicts the
-        new tokens nor is thrown off by reading them (Hewitt, 2021).
+        logit the average logit, far below the likely tokens': at the start
+        the model does not predict the new tokens (Hewitt, 2021).
     init="random": the usual N(0, 0.02^2) of a fresh embedding, as if the rows
         were trained from scratch.
     """
@@ -74,7 +75,11 @@ def extend_vocabulary(model: GPT, vocab_size: int, init: str = "mean", generator
     config = dataclasses.replace(model.config, vocab_size=vocab_size)
     new = GPT(config).to(model.tok_emb.weight.device)
     state = {k: v for k, v in model.state_dict().items() if k not in ("tok_emb.weight", "lm_head.weight")}
-    new.load_state_dict(state, strict=False)
+    missing, unexpected = new.load_state_dict(state, strict=False)
+    if unexpected or set(missing) != {"tok_emb.weight", "lm_head.weight"}:
+        # e.g. a model with LoRA layers: its weights would not land where this GPT expects them
+        raise ValueError(f"the model's weights do not fit a plain GPT: missing {sorted(set(missing))}, "
+                         f"unexpected {unexpected}")
     with torch.no_grad():
         weight = model.tok_emb.weight
         new.tok_emb.weight[:old] = weight
@@ -276,8 +281,6 @@ def failure_table(examples: Sequence[Instruction], predictions: Sequence[str]) -
             table[x.task][kind] += 1
     return dict(table)
 
-
-__all__ += ["failure_table"]
 
 
 # --------------------------------------------------------------------------- the shipped assistant

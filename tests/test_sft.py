@@ -127,6 +127,9 @@ def test_extend_vocabulary_keeps_the_old_model_and_starts_new_rows_at_the_mean()
     assert random.tok_emb.weight[50:].std() < 0.05 and not torch.allclose(random.tok_emb.weight[50], random.tok_emb.weight[51])
     with pytest.raises(ValueError):
         extend_vocabulary(old, 40)
+    from course_lib.lora import apply_lora
+    with pytest.raises(ValueError, match="do not fit a plain GPT"):  # LoRA layers would be dropped silently
+        extend_vocabulary(apply_lora(extend_vocabulary(old, 50), ("c_attn",)), 53)
 
 
 # --------------------------------------------------------------------------- answering and scoring
