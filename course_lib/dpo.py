@@ -36,7 +36,7 @@ from torch import Tensor
 from course_lib.data.instructions import Instruction
 from course_lib.data.tokenizers import BPETokenizer
 from course_lib.gpt import GPT
-from course_lib.sft import END, encode_chat, generate_answers, response_labels
+from course_lib.sft import chat_batch, generate_answers
 
 __all__ = ["response_log_probs", "dpo_loss", "implicit_rewards", "PreferencePair", "preference_pairs",
            "sample_preference_pairs", "pair_log_probs", "preference_accuracy", "train_dpo"]
@@ -114,21 +114,13 @@ def sample_preference_pairs(model: GPT, tokenizer: BPETokenizer, examples: Seque
     return preference_pairs(examples, [list(s) for s in zip(*drawn)])
 
 
-def _pair_batch(tokenizer: BPETokenizer, prompts: Sequence[str], responses: Sequence[str]) -> tuple[Tensor, Tensor]:
-    encoded = [encode_chat(tokenizer, p, r) for p, r in zip(prompts, responses)]
-    lengths = torch.tensor([len(ids) for ids, _ in encoded])
-    ids = torch.full((len(encoded), int(lengths.max())), tokenizer.special_tokens[END])
-    for row, (seq, _) in enumerate(encoded):
-        ids[row, :len(seq)] = torch.tensor(seq)
-    return ids, response_labels(ids, torch.tensor([p for _, p in encoded]), lengths)
-
-
 def pair_log_probs(model: GPT, tokenizer: BPETokenizer, pairs: Sequence[PreferencePair]) -> tuple[Tensor, Tensor]:
     """(chosen, rejected) summed response log-probabilities under `model`, each (len(pairs),)."""
     device = next(model.parameters()).device
     out = []
     for responses in ([p.chosen for p in pairs], [p.rejected for p in pairs]):
-        ids, labels = _pair_batch(tokenizer, [p.prompt for p in pairs], responses)
+        # the same template and response-only labels as supervised fine-tuning
+        ids, labels = chat_batch(tokenizer, [Instruction(p.task, "", p.prompt, r) for p, r in zip(pairs, responses)])
         logits, _ = model(ids.to(device))
         out.append(response_log_probs(logits, labels.to(device)))
     return out[0], out[1]

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.data.batching import pad_sequences
 from course_lib.data.instructions import ANSWER_FORMS, Instruction
 from course_lib.data.tokenizers import BPETokenizer
 from course_lib.gpt import GPT
@@ -134,10 +135,7 @@ def chat_batch(tokenizer: BPETokenizer, examples: Sequence[Instruction], respons
     first, which nothing predicts: the "loss on all tokens" variant.
     """
     encoded = [encode_chat(tokenizer, x.prompt, x.answer) for x in examples]
-    lengths = torch.tensor([len(ids) for ids, _ in encoded])
-    input_ids = torch.full((len(encoded), int(lengths.max())), tokenizer.special_tokens[END])
-    for row, (ids, _) in enumerate(encoded):
-        input_ids[row, :len(ids)] = torch.tensor(ids)
+    input_ids, lengths = pad_sequences([ids for ids, _ in encoded], tokenizer.special_tokens[END])
     prompt_lengths = torch.tensor([p for _, p in encoded]) if response_only else torch.ones(len(encoded), dtype=torch.long)
     return input_ids, response_labels(input_ids, prompt_lengths, lengths)
 

@@ -100,7 +100,7 @@ def test_response_labels_keep_exactly_the_response(tokenizer):
 
 
 def test_sft_loss_equals_transformers_causal_lm_loss(tokenizer):
-    loss_utils = pytest.importorskip("transformers.loss.loss_utils")
+    from transformers.loss import loss_utils  # installed by `make test` (the hf extra); fail, not skip, without it
     examples = generate_instructions(10, seed=6)
     ids, labels = chat_batch(tokenizer, examples)
     logits = torch.randn(*ids.shape, tokenizer.vocab_size, generator=torch.Generator().manual_seed(0))

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .finetuning import _reference_continuation_log_prob
 from ._common import _call, _expect_close, _generator, _inputs_unchanged, _randn, _report, expect_shape
 
 # ---------------------------------------------------------------------------
@@ -188,10 +189,8 @@ def check_response_labels(fn: Callable) -> None:
 
 
 def _reference_response_log_probs(logits: Tensor, labels: Tensor) -> Tensor:
-    lg, lb = logits[:, :-1], labels[:, 1:]
-    scored = lb != -100
-    picked = lg.log_softmax(-1).gather(-1, lb.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return (picked * scored).sum(-1)
+    # chapter 8's continuation score, once the labels are shifted to meet the logits that predict them
+    return _reference_continuation_log_prob(logits[:, :-1], labels[:, 1:])
 
 
 def check_response_log_probs(fn: Callable) -> None:
