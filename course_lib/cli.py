@@ -241,6 +241,17 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _torchrun_command(args) -> list[str]:
+    """The torchrun command line that runs this same `course pretrain` in args.nproc processes."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+               "-m", "course_lib.cli", "pretrain", args.recipe, "--seed", str(args.seed)]
+    for option in ("steps", "out", "precision", "accumulate", "device"):
+        value = getattr(args, option)
+        if value is not None:
+            command += [f"--{option}", str(value)]
+    return command
+
+
 def cmd_pretrain(args) -> int:
     from . import pretrain  # imports torch: only for this command, so the others start fast
 
@@ -248,11 +259,31 @@ def cmd_pretrain(args) -> int:
         raise CourseError(f"unknown recipe {args.recipe!r}; choose from {', '.join(sorted(pretrain.RECIPES))}")
     if args.steps is not None and args.steps < 1:
         raise CourseError(f"--steps must be >= 1, got {args.steps}")
+    if args.nproc < 1:
+        raise CourseError(f"--nproc must be >= 1, got {args.nproc}")
+    how = {"precision": args.precision, "accumulate": args.accumulate, "device": args.device}
+    if args.recipe not in pretrain.SCALABLE_RECIPES and (args.nproc > 1 or any(v is not None for v in how.values())):
+        raise CourseError(f"recipe {args.recipe!r} runs in one float32 process: --nproc, --precision, --accumulate "
+                          f"and --device apply to {', '.join(pretrain.SCALABLE_RECIPES)}")
+    under_torchrun = "WORLD_SIZE" in os.environ and "RANK" in os.environ
+    if args.nproc > 1 and not under_torchrun:
+        # Start the processes with torchrun, each running this same command
+        # (without --nproc); the README shows the torchrun line to type directly.
+        command = _torchrun_command(args)
+        print(f"Starting {args.nproc} processes: {shlex.join(command)}", flush=True)
+        return subprocess.call(command)
+    main_process = os.environ.get("RANK", "0") == "0"
     out = Path(args.out) if args.out else pretrain.CHECKPOINTS
-    print(f"Pretraining {args.recipe!r} (seed {args.seed}, one thread, deterministic) into {out}...", flush=True)
+    if main_process:
+        processes = f"{os.environ['WORLD_SIZE']} processes" if under_torchrun else "one process"
+        print(f"Pretraining {args.recipe!r} (seed {args.seed}, {processes} of one thread, deterministic) into "
+              f"{out}...", flush=True)
     try:
-        result, paths = pretrain.pretrain(args.recipe, seed=args.seed, steps=args.steps, directory=out)
+        result, paths = pretrain.pretrain(args.recipe, seed=args.seed, steps=args.steps, directory=out,
+                                          progress=main_process, **how)
     except ImportError as error:  # a recipe whose chapter module is missing
+        raise CourseError(str(error)) from None
+    except ValueError as error:  # options that do not fit the recipe (batch split, precision name)
         raise CourseError(str(error)) from None
     for name, value in result.metrics.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -447,6 +478,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="training steps (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0, help="default %(default)s, the seed of the shipped files")
     p.add_argument("--out", help="folder to write into (default: the course's checkpoints/)")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="data-parallel processes, started with torchrun (gpt only; default %(default)s)")
+    p.add_argument("--precision", choices=["float32", "bfloat16", "float16"],
+                   help="autocast precision (gpt only; default float32; float16 with a GradScaler, for CUDA)")
+    p.add_argument("--accumulate", type=int, help="micro-batches per process per step (gpt only; default 1)")
+    p.add_argument("--device", help="cpu or cuda (gpt only; default cpu; with cuda the processes use NCCL)")
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("lab", help="start JupyterLab on the course")

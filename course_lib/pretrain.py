@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
+from course_lib import distributed
 from course_lib.data import BPETokenizer, generate_stories, random_lm_batch, split_text
 from course_lib.gpt import GPT, GPTConfig
 from course_lib.training import fit, load_checkpoint, read_checkpoint_config, save_checkpoint
@@ -37,6 +38,7 @@ __all__ = [
     "GPT_RECIPE",
     "Pretrained",
     "RECIPES",
+    "SCALABLE_RECIPES",
     "bits_per_char",
     "deterministic",
     "load_assistant",
@@ -171,13 +173,27 @@ def gpt_corpus(recipe: dict[str, Any] = GPT_RECIPE) -> tuple[str, str]:
 
 
 def pretrain_gpt(seed: int = 0, steps: int | None = None, progress: bool = True,
-                 stop_after: int | None = None, recipe: dict[str, Any] | None = None) -> Pretrained:
+                 stop_after: int | None = None, recipe: dict[str, Any] | None = None, *,
+                 precision: str = "float32", accumulate: int = 1, device: str = "cpu") -> Pretrained:
     """Train GPT_RECIPE's small GPT on the stories; evaluate it on the held-out ones.
 
     steps: length of the learning-rate schedule (default: the recipe's).
     stop_after: stop after this many steps of that schedule (tests use it to
         re-create the start of the shipped run without running all of it).
     recipe: override GPT_RECIPE (a dict with the same keys).
+
+    How it runs, which changes nothing the recipe learns from (the same
+    global batches, the same steps):
+    precision: "float32", or "bfloat16" / "float16" for torch.autocast
+        (mixed precision: matmuls in 16 bits, weights and optimizer in 32;
+        float16 with a GradScaler, on CUDA).
+    accumulate: micro-batches per process per step (gradient accumulation):
+        the same gradient in smaller pieces, for a batch that does not fit.
+    device: "cpu" or "cuda".
+    In processes started by torchrun (`course pretrain gpt --nproc N`), the
+    model is wrapped in DistributedDataParallel: every process draws the same
+    global batch and computes its rows of it; rank 0 alone evaluates and
+    returns the metrics the files are written from.
     """
     r = dict(GPT_RECIPE if recipe is None else recipe)
     if steps is not None:
@@ -192,7 +208,17 @@ def pretrain_gpt(seed: int = 0, steps: int | None = None, progress: bool = True,
         val_ids = torch.tensor(tokenizer.encode(val_text))
         config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=r["block_size"], n_layer=r["n_layer"],
                            n_head=r["n_head"], n_embd=r["n_embd"], dropout=r["dropout"])
-        model = GPT(config)
+        model = GPT(config).to(device)
+        rank, world_size = distributed.rank_and_world_size()
+        main = rank == 0
+        if r["batch_size"] % (world_size * accumulate) != 0:
+            raise ValueError(f"the global batch of {r['batch_size']} rows does not split into {world_size} "
+                             f"processes x {accumulate} micro-batches")
+        # DDP broadcasts rank 0's weights at the start (here they are equal anyway:
+        # same seed) and all-reduces the gradients during backward.
+        trained = model if world_size == 1 else nn.parallel.DistributedDataParallel(
+            model, device_ids=[torch.cuda.current_device()] if device.startswith("cuda") else None)
+        scaler = distributed.grad_scaler(device, precision)
         optimizer = torch.optim.AdamW(_decay_groups(model, r["weight_decay"]), lr=r["max_lr"], betas=(0.9, 0.95))
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda i: warmup_cosine_lr(i, 1.0, r["warmup"], r["steps"], r["min_lr"] / r["max_lr"]))
@@ -203,14 +229,23 @@ def pretrain_gpt(seed: int = 0, steps: int | None = None, progress: bool = True,
             scores = bits_per_char(m, val_ids, num_chars)
             return {"val_loss": scores["val_loss"], "bits_per_char": scores["bits_per_char"]}
 
+        def loss_fn(m: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+            return m(*batch)[1]
+
         history = fit(
-            model, optimizer,
+            trained, optimizer,
+            # every process draws the same global batch from the same generator
             batch_fn=lambda step: random_lm_batch(train_ids, r["batch_size"], r["block_size"], generator=batches),
-            loss_fn=lambda m, batch: m(*batch)[1],
-            steps=run_steps, clip_norm=r["clip_norm"], scheduler=schedule, progress=progress,
-            eval_fn=held_out, eval_every=r["eval_every"],
+            loss_fn=loss_fn,
+            grad_fn=lambda m, batch: distributed.data_parallel_backward(
+                m, loss_fn, batch, accumulate=accumulate, device=device, precision=precision, scaler=scaler),
+            scaler=scaler,
+            steps=run_steps, clip_norm=r["clip_norm"], scheduler=schedule, progress=progress and main,
+            eval_fn=(lambda _: held_out(model)) if main else None, eval_every=r["eval_every"],
         )
         train_seconds = time.perf_counter() - start
+    if not main:
+        return Pretrained(model=model.eval(), metrics={}, tokenizer=tokenizer, history=history)
     metrics = {
         "val_loss": history["val_loss"][-1],
         "bits_per_char": history["bits_per_char"][-1],
@@ -222,6 +257,10 @@ def pretrain_gpt(seed: int = 0, steps: int | None = None, progress: bool = True,
         "seconds": train_seconds,
         "parameters": model.num_parameters(non_embedding=False),
         "fingerprint_losses": history["loss"][: r["fingerprint_steps"]],
+        "processes": world_size,
+        "accumulate": accumulate,
+        "precision": precision,
+        "device": device,
         "history": {k: history[k] for k in ("step", "loss", "lr", "eval_step", "val_loss", "bits_per_char")},
         "recipe": r,
         "seed": seed,
@@ -334,13 +373,31 @@ def save_pretrained(name: str, result: Pretrained, directory: str | os.PathLike 
     return paths
 
 
+# Recipes that take pretrain_gpt's options of how to run (processes, precision,
+# accumulation, device); the others run in one float32 process on the CPU.
+SCALABLE_RECIPES = ("gpt",)
+
+
 def pretrain(name: str, seed: int = 0, steps: int | None = None, directory: str | os.PathLike = CHECKPOINTS,
-             progress: bool = True) -> tuple[Pretrained, list[Path]]:
-    """Run recipe `name` and save what it made into `directory`."""
+             progress: bool = True, **how: Any) -> tuple[Pretrained, list[Path]]:
+    """Run recipe `name` and save what it made into `directory`.
+
+    how: precision=, accumulate=, device= for the recipes in SCALABLE_RECIPES.
+    Under torchrun every process trains and rank 0 alone writes the files
+    (the others return an empty list of paths).
+    """
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose from {sorted(RECIPES)}")
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    with deterministic(seed):
-        result = RECIPES[name](seed=seed, steps=steps, progress=progress)
-    return result, save_pretrained(name, result, directory)
+    how = {k: v for k, v in how.items() if v is not None}
+    if how and name not in SCALABLE_RECIPES:
+        raise ValueError(f"recipe {name!r} runs in one float32 process; {sorted(how)} apply to "
+                         f"{', '.join(SCALABLE_RECIPES)}")
+    with distributed.process_group(how.get("device", "cpu")) as (rank, world_size):
+        if world_size > 1 and name not in SCALABLE_RECIPES:
+            raise ValueError(f"recipe {name!r} runs in one process; data-parallel runs: {', '.join(SCALABLE_RECIPES)}")
+        with deterministic(seed):
+            result = RECIPES[name](seed=seed, steps=steps, progress=progress, **how)
+        paths = save_pretrained(name, result, directory) if rank == 0 else []
+    return result, paths

@@ -38,6 +38,8 @@ def fit(
     eval_every: int | None = None,
     progress: bool = True,
     live_plot: bool | None = None,
+    grad_fn: Callable[[nn.Module, Any], float | torch.Tensor] | None = None,
+    scaler: Any = None,
 ) -> History:
     """Train for `steps` optimizer steps; return the history.
 
@@ -51,6 +53,14 @@ def fit(
     scheduler: anything with .step(), called after each optimizer step.
     live_plot: True draws the loss curve, updated in place, when running in a
         Jupyter kernel; elsewhere (terminal, tests) it is ignored. None = False.
+    grad_fn(model, batch) -> loss: fills the gradients of one step's batch
+        (backward included) and returns the loss to log; for steps that are
+        more than one backward pass (gradient accumulation, several
+        processes: course_lib.distributed.data_parallel_backward). Default:
+        loss_fn(model, batch).backward().
+    scaler: a torch.amp.GradScaler when grad_fn scales the loss (float16):
+        the gradients are unscaled before clipping, and the scaler steps the
+        optimizer (skipping steps whose gradients overflowed).
 
     Under the autograder (course_lib.fast_mode()) a run is a few steps that
     only prove the code runs: eval_fn is then called after the last step only,
@@ -74,9 +84,14 @@ def fit(
     model.train()
     bar = tqdm(range(steps), disable=not progress, desc="training", dynamic_ncols=True)
     for step in bar:
-        loss = loss_fn(model, batch_fn(step))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if grad_fn is None:
+            loss = loss_fn(model, batch_fn(step))
+            loss.backward()
+        else:
+            loss = grad_fn(model, batch_fn(step))
+        if scaler is not None:
+            scaler.unscale_(optimizer)  # clip and record the true gradient, not the scaled one
         # torch's clip_grad_norm_ rather than course_lib.rnn.clip_grad_norm: the
         # two give the same result (tests/test_rnn.py), but torch's runs fused
         # kernels, which matters on a GPU and for models with many tensors.
@@ -84,11 +99,15 @@ def fit(
             grad_norm = torch.nn.utils.clip_grad_norm_(params, clip_norm)
         else:
             grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-        optimizer.step()
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
         if scheduler is not None:
             scheduler.step()
 
-        loss_value = loss.item()
+        loss_value = float(loss)
         if not math.isfinite(loss_value):
             raise FloatingPointError(
                 f"loss became {loss_value} at step {step + 1}: try a lower learning rate "

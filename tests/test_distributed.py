@@ -1,0 +1,259 @@
+"""Data-parallel training (course_lib.distributed) equals training in one process.
+
+Real processes on this machine's CPUs, joined by gloo: run_processes forks
+them (as a notebook does); the recipe's tests start them with torchrun
+through `course pretrain gpt --nproc 2`, the command instructors type.
+
+Tolerances, measured on a 2-core Xeon (AVX-512 and ATEN_CPU_CAPABILITY=default):
+the gradients of 2 processes differ from one process's by at most 5e-7 of
+the largest gradient entry (float32 sums in another order); after 40 steps
+of AdamW the weights by at most 7e-6 of the largest weight, except the
+attention's key biases, which get no gradient at all (a softmax ignores a
+constant added to every score), so Adam turns rounding noise into full-size
+steps there (1e-3): they are compared through the model's outputs instead.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file
+from torch import nn
+
+from course_lib import distributed
+from course_lib.distributed import EpochSampler, data_parallel_backward, run_processes, shard_rows
+from course_lib.gpt import GPT, GPTConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = GPTConfig(vocab_size=64, block_size=16, n_layer=2, n_head=2, n_embd=16)
+GRAD_RTOL = 1e-5     # of the largest entry of each gradient (measured: 5e-7)
+WEIGHT_RTOL = 1e-4   # of the largest entry of each weight after 20-40 AdamW steps (measured: 7e-6)
+
+
+def _model(seed: int = 0) -> GPT:
+    torch.manual_seed(seed)
+    return GPT(CONFIG)
+
+
+def _global_batch(rows: int = 8, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(CONFIG.vocab_size, (rows, CONFIG.block_size), generator=g)
+    return x, torch.roll(x, -1, dims=1)
+
+
+def _loss(m: nn.Module, batch) -> torch.Tensor:
+    return m(*batch)[1]
+
+
+def _one_process_grads(rows: int = 8) -> dict[str, torch.Tensor]:
+    model = _model()
+    _loss(model, _global_batch(rows)).backward()
+    return {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+def _assert_close_per_tensor(got: dict, want: dict, rtol: float, skip=()) -> None:
+    assert got.keys() == want.keys()
+    for name in want:
+        if name in skip:
+            continue
+        scale = want[name].abs().max().clamp_min(1e-12)
+        worst = float((got[name] - want[name]).abs().max() / scale)
+        assert worst <= rtol, f"{name}: differs by {worst:.2e} of its largest entry (allowed {rtol:.0e})"
+
+
+# --------------------------------------------------------------------------- gradients, 2 processes
+
+
+def _ddp_grads(rank: int, world_size: int, accumulate: int) -> dict[str, torch.Tensor]:
+    model = _model()
+    ddp = nn.parallel.DistributedDataParallel(model)
+    data_parallel_backward(ddp, _loss, _global_batch(), accumulate=accumulate)
+    return {n: p.grad for n, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_two_processes_give_one_process_gradients(accumulate):
+    want = _one_process_grads()
+    grads = run_processes(_ddp_grads, 2, accumulate)
+    for got in grads:
+        _assert_close_per_tensor(got, want, GRAD_RTOL)
+    # and the two processes hold the same gradient (DDP's all-reduce leaves the same sum in each)
+    _assert_close_per_tensor(grads[1], grads[0], 0.0)
+
+
+def _manual_average(rank: int, world_size: int) -> dict[str, torch.Tensor]:
+    model = _model()
+    _loss(model, shard_rows(_global_batch(), rank, world_size)).backward()
+    distributed.average_gradients(model)
+    return {n: p.grad for n, p in model.named_parameters()}
+
+
+def test_all_reduce_by_hand_equals_ddp():
+    want = run_processes(_ddp_grads, 2, 1)[0]
+    for got in run_processes(_manual_average, 2):
+        _assert_close_per_tensor(got, want, GRAD_RTOL)
+
+
+def _local_grads_only(rank: int, world_size: int) -> dict[str, torch.Tensor]:
+    model = _model()
+    _loss(model, shard_rows(_global_batch(), rank, world_size)).backward()
+    return {n: p.grad for n, p in model.named_parameters()}  # no all-reduce: each its own shard's gradient
+
+
+def test_skipping_the_all_reduce_is_caught():
+    """The check above fails when the processes keep their own gradients: each is its shard's alone."""
+    want = _one_process_grads()
+    local = run_processes(_local_grads_only, 2)
+    with pytest.raises(AssertionError, match="differs by"):
+        _assert_close_per_tensor(local[0], want, GRAD_RTOL)
+    # their mean is the right gradient: the all-reduce is exactly what was missing
+    mean = {n: (local[0][n] + local[1][n]) / 2 for n in want}
+    _assert_close_per_tensor(mean, want, GRAD_RTOL)
+
+
+def _one_process_skips(rank: int, world_size: int) -> None:
+    # a short timeout, so that the process left waiting gives up within seconds
+    group = dist.new_group(timeout=datetime.timedelta(seconds=5))
+    model = _model()
+    _loss(model, shard_rows(_global_batch(), rank, world_size)).backward()
+    if rank == 0:
+        for p in model.parameters():
+            dist.all_reduce(p.grad, group=group)
+
+
+def test_one_process_skipping_the_all_reduce_leaves_the_other_waiting():
+    """All processes must call every collective: if one does not, the other waits, then fails."""
+    with pytest.raises(Exception, match="(?i)timed out|timeout|connection closed|peer"):
+        run_processes(_one_process_skips, 2)
+
+
+# --------------------------------------------------------------------------- accumulation, one process
+
+
+@pytest.mark.parametrize("accumulate", [2, 4, 8])
+def test_gradient_accumulation_equals_one_big_batch(accumulate):
+    want = _one_process_grads()
+    model = _model()
+    loss = data_parallel_backward(model, _loss, _global_batch(), accumulate=accumulate)
+    _assert_close_per_tensor({n: p.grad for n, p in model.named_parameters()}, want, GRAD_RTOL)
+    assert loss == pytest.approx(float(_loss(_model(), _global_batch()).detach()), rel=1e-5)
+
+
+def test_uneven_splits_are_refused():
+    with pytest.raises(ValueError, match="3 equal micro-batches"):
+        data_parallel_backward(_model(), _loss, _global_batch(8), accumulate=3)
+    with pytest.raises(ValueError, match="does not split evenly"):
+        shard_rows(torch.zeros(7, 2), 0, 2)
+
+
+def test_shards_cover_the_global_batch_once():
+    x = torch.arange(12).reshape(12, 1)
+    for world_size in (1, 2, 3, 4):
+        shards = [shard_rows(x, r, world_size) for r in range(world_size)]
+        assert torch.equal(torch.cat(shards), x)
+
+
+def test_epoch_sampler_covers_every_window_once_per_epoch_whatever_the_world_size():
+    size, batch = 96, 8  # 12 global batches per epoch
+    for epoch in (0, 1):
+        one = EpochSampler(size, 0, 1, seed=3).epoch_indices(epoch)
+        assert sorted(one) == list(range(size))
+        for world_size in (2, 4):
+            per_rank = [EpochSampler(size, r, world_size, seed=3).epoch_indices(epoch) for r in range(world_size)]
+            assert sorted(i for rank in per_rank for i in rank) == list(range(size))
+            # the k-th local batches of all processes together are the k-th global batch of one process
+            local = batch // world_size
+            for k in range(size // batch):
+                together = {i for rank in per_rank for i in rank[k * local:(k + 1) * local]}
+                assert together == set(one[k * batch:(k + 1) * batch])
+    assert EpochSampler(size, seed=3).epoch_indices(0) != EpochSampler(size, seed=3).epoch_indices(1)
+
+
+def test_run_processes_reports_a_failing_process():
+    with pytest.raises(Exception, match="rank 1 failed here"):
+        run_processes(_fails_on_rank_1, 2)
+
+
+def _fails_on_rank_1(rank: int, world_size: int) -> None:
+    if rank == 1:
+        raise RuntimeError("rank 1 failed here")
+
+
+# --------------------------------------------------------------------------- the recipe under torchrun
+
+
+def _pretrain(tmp: Path, *options: str) -> tuple[dict, dict]:
+    command = [sys.executable, "-m", "course_lib.cli", "pretrain", "gpt", "--steps", "20", "--out", str(tmp),
+               *options]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads((tmp / "gpt.json").read_text()), load_file(tmp / "gpt.safetensors")
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    return _pretrain(tmp_path_factory.mktemp("nproc1"))
+
+
+@pytest.mark.slow
+def test_course_pretrain_nproc_2_matches_nproc_1(one_process, tmp_path):
+    single, single_weights = one_process
+    double, double_weights = _pretrain(tmp_path, "--nproc", "2")
+    assert double["processes"] == 2 and single["processes"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gpt.json", "gpt.safetensors", "gpt_tokenizer.json"]
+    assert double["fingerprint_losses"] == pytest.approx(single["fingerprint_losses"], rel=1e-3)
+    assert double["fingerprint_losses"] == pytest.approx(single["fingerprint_losses"], rel=1e-5)  # measured 1e-7
+    assert double["val_loss"] == pytest.approx(single["val_loss"], rel=1e-4)
+    key_biases = {n for n in single_weights if n.endswith("attn.c_attn.bias")}
+    _assert_close_per_tensor(double_weights, single_weights, WEIGHT_RTOL, skip=key_biases)
+    for name in key_biases:  # queries' and values' biases do get gradients: only the keys' third drifts
+        n = len(single_weights[name]) // 3
+        q_and_v = torch.cat([single_weights[name][:n], single_weights[name][2 * n:]])
+        q_and_v_2 = torch.cat([double_weights[name][:n], double_weights[name][2 * n:]])
+        assert float((q_and_v - q_and_v_2).abs().max()) <= WEIGHT_RTOL * float(q_and_v.abs().max())
+
+
+@pytest.mark.slow
+def test_course_pretrain_with_accumulation_matches(one_process, tmp_path):
+    single, _ = one_process
+    accumulated, _ = _pretrain(tmp_path, "--accumulate", "4")
+    assert accumulated["accumulate"] == 4
+    assert accumulated["fingerprint_losses"] == pytest.approx(single["fingerprint_losses"], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_bfloat16_autocast_follows_float32(one_process, tmp_path):
+    single, _ = one_process
+    bf16, _ = _pretrain(tmp_path, "--precision", "bfloat16")
+    assert bf16["precision"] == "bfloat16"
+    # bfloat16 keeps 8 bits of mantissa: the losses move apart, but stay on the same curve
+    # (measured over 100 steps: at most 0.008 nats, 0.2 %)
+    assert bf16["fingerprint_losses"] == pytest.approx(single["fingerprint_losses"], rel=5e-3)
+    assert bf16["fingerprint_losses"] != single["fingerprint_losses"], "autocast did nothing"
+
+
+def test_options_that_do_not_fit_are_refused(tmp_path, capsys):
+    from course_lib import cli
+
+    assert cli.main(["pretrain", "bert", "--nproc", "2", "--out", str(tmp_path)]) == 2
+    assert "runs in one float32 process" in capsys.readouterr().err
+    assert cli.main(["pretrain", "gpt", "--accumulate", "3", "--steps", "1", "--out", str(tmp_path)]) == 2
+    assert "does not split" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir()), "nothing is written when the options are refused"
+
+
+def test_torchrun_command_is_the_readme_one():
+    from course_lib import cli
+
+    args = cli.build_parser().parse_args(["pretrain", "gpt", "--nproc", "2", "--steps", "5", "--out", "x"])
+    command = cli._torchrun_command(args)
+    assert command[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m"]
+    assert command[6:] == ["course_lib.cli", "pretrain", "gpt", "--seed", "0", "--steps", "5", "--out", "x"]
+    readme = (ROOT / "README.md").read_text()
+    assert "torchrun --standalone --nproc_per_node=2 -m course_lib.cli pretrain gpt" in readme
