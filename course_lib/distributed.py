@@ -38,13 +38,12 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from course_lib.precision import autocast_context
+
 __all__ = [
-    "PRECISIONS",
     "EpochSampler",
-    "autocast_context",
     "average_gradients",
     "data_parallel_backward",
-    "grad_scaler",
     "is_main_process",
     "launched_by_torchrun",
     "mean_over_processes",
@@ -53,11 +52,6 @@ __all__ = [
     "run_processes",
     "shard_rows",
 ]
-
-# The precisions a recipe may ask for: the dtype autocast runs matmuls in.
-# Weights, optimizer state and the loss stay float32 in all three ("mixed").
-PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
 
 # --------------------------------------------------------------------------- who am I
 
@@ -165,30 +159,6 @@ def mean_over_processes(value: float | Tensor) -> float:
         t = t.cuda()
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return float(t) / dist.get_world_size()
-
-
-def autocast_context(device: str, precision: str):
-    """torch.autocast for `precision` on `device`'s type, or nothing for float32."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
-    dtype = PRECISIONS[precision]
-    if dtype is None:
-        return nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
-
-
-def grad_scaler(device: str, precision: str) -> "torch.amp.GradScaler | None":
-    """A GradScaler for float16, None otherwise.
-
-    float16 keeps only 5 exponent bits: gradients below about 6e-8 round to
-    zero. Scaling the loss by a large factor lifts them into range; the
-    scaler divides it out before the optimizer step and skips steps whose
-    gradients overflowed, lowering the factor. bfloat16 has float32's 8
-    exponent bits and needs no scaling.
-    """
-    if precision != "float16":
-        return None
-    return torch.amp.GradScaler(torch.device(device).type)
 
 
 def data_parallel_backward(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Tensor],

@@ -31,6 +31,7 @@ from torch import nn
 from course_lib import distributed
 from course_lib.data import BPETokenizer, generate_stories, random_lm_batch, split_text
 from course_lib.gpt import GPT, GPTConfig
+from course_lib.precision import grad_scaler
 from course_lib.training import fit, load_checkpoint, read_checkpoint_config, save_checkpoint
 
 __all__ = [
@@ -218,7 +219,7 @@ def pretrain_gpt(seed: int = 0, steps: int | None = None, progress: bool = True,
         # same seed) and all-reduces the gradients during backward.
         trained = model if world_size == 1 else nn.parallel.DistributedDataParallel(
             model, device_ids=[torch.cuda.current_device()] if device.startswith("cuda") else None)
-        scaler = distributed.grad_scaler(device, precision)
+        scaler = grad_scaler(device, precision)
         optimizer = torch.optim.AdamW(_decay_groups(model, r["weight_decay"]), lr=r["max_lr"], betas=(0.9, 0.95))
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda i: warmup_cosine_lr(i, 1.0, r["warmup"], r["steps"], r["min_lr"] / r["max_lr"]))

@@ -22,6 +22,7 @@ from .bert import *  # noqa: F401,F403
 from .embeddings import *  # noqa: F401,F403
 from .finetuning import *  # noqa: F401,F403
 from .gpt import *  # noqa: F401,F403
+from .scale import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .seq2seq import *  # noqa: F401,F403
 from .self_attention import *  # noqa: F401,F403
