@@ -28,3 +28,11 @@ def test_gpt_benchmark_reports_ratio_and_cache_speedup(tmp_path):
     report = _run("bench_gpt.py", tmp_path, "--batch", "2", "--block", "32", "--vocab", "64", "--layers", "1",
                   "--heads", "2", "--embd", "32", "--new-tokens", "32", "--prompt", "4")
     assert "ours / torch" in report and "training step" in report and "KV cache" in report
+
+
+def test_scale_benchmark_reports_fraction_of_peak_and_plot(tmp_path):
+    report = _run("bench_scale.py", tmp_path, "--batch", "2", "--vocab", "64", "--layers", "1", "--heads", "2",
+                  "--block", "16", "--widths", "16", "32", "--width-seq", "16", "--seq-lens", "8", "16",
+                  "--seq-width", "16", "--peak-sizes", "64")
+    assert "Peak:" in report and "fraction of peak" in report and "| 32 | 16 |" in report
+    assert (tmp_path / "report.png").stat().st_size > 0

@@ -221,7 +221,7 @@ def check_loss_scaling_step(fn: Callable) -> None:
         if not bad:
             got = torch.cat([model.get_parameter(n).grad.flatten() for n in grads]).double()
             want = torch.cat([g.flatten() for g in grads.values()]).double()
-            _expect_close(got, want, X,
+            _expect_close(got, want, f"{case}: the unscaled gradient", "torch.amp.GradScaler's",
                           rtol=1e-5, wrong_answers=[(want * scale, "the gradients are still scaled: divide each "
                                                                    ".grad by scale before the step"),
                                                     (want * scale * scale, "multiplied by scale again: divide")],
