@@ -102,6 +102,7 @@ LONGEST_FIRST = {
     "test_browser.py": 55, "solutions/06_gpt": 50, "solutions/04_self_attention": 40,
     "solutions/00_embeddings": 110, "test_autograde_00_embeddings.py": 100, "test_embeddings.py": 20,
     "test_pretrain_assistant.py": 330, "solutions/09_assistant": 180, "test_autograde_09_assistant.py": 240,
+    "test_autograde_10_scale.py": 200, "solutions/10_scale": 100, "test_distributed.py": 80,
 }
 
 

@@ -65,6 +65,10 @@ READY_MADE = {
     "response_labels": {"response_labels", "chat_batch"},
     "response_log_probs": {"response_log_probs", "pair_log_probs", "ForCausalLMLoss"},
     "dpo_loss": {"dpo_loss", "DPOTrainer", "trl", "train_dpo"},
+    "average_gradients": {"average_gradients", "DistributedDataParallel", "data_parallel_backward"},
+    "flops_per_token": {"training_flops_per_token", "measured_training_flops", "matmul_parameters",
+                        "FlopCounterMode", "flop_counter"},
+    "loss_scaling_step": {"loss_scaling_step", "GradScaler", "grad_scaler"},
 }
 
 # Names whose use in an answer cell reaches into the kernel or the grader.

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Callable
 
+import numpy
 import torch
 from torch import Tensor, nn
 
@@ -64,6 +66,26 @@ def _flat(grads: dict[str, Tensor | None]) -> Tensor:
     return torch.cat([g.flatten() for g in grads.values() if g is not None]).double()
 
 
+def _failure_hint(text: str) -> str:
+    """A hint for the error one of the processes raised, from its message."""
+    if "NoneType" not in text:
+        return ""
+    if "unsupported operand" in text:  # None / world_size: a missing .grad, or all_reduce's return value
+        return ("\nHint: something is None: dist.all_reduce returns None (it writes the result into the tensor "
+                "you pass, in place: use that tensor, not what it returns), and a parameter the loss does not "
+                "use has .grad None (skip it: `if p.grad is not None`).")
+    return ("\nHint: a parameter the loss does not use has .grad None: skip it "
+            "(`if p.grad is not None`), in every process alike.")
+
+
+def _last_lines(text: str, limit: int = 800) -> str:
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    tail = text[-limit:]
+    return tail[tail.find("\n") + 1:] if "\n" in tail else tail
+
+
 def check_average_gradients(fn: Callable) -> None:
     """fn(model): average every parameter's .grad over the processes in place, with dist.all_reduce."""
     from ..distributed import run_processes
@@ -73,40 +95,72 @@ def check_average_gradients(fn: Callable) -> None:
             results = run_processes(_gradients_after, world_size, fn)
         except Exception as error:  # the message of the process that failed, not a multiprocessing traceback
             text = str(error)
-            hint = ""
-            if "NoneType" in text:
-                hint = ("\nHint: a parameter the loss does not use has .grad None: skip it "
-                        "(`if p.grad is not None`), in every process alike.")
+            if "NotImplementedError" in text:  # the answer cell as released: say so, as every other check does
+                raise NotImplementedError("average_gradients raised NotImplementedError in its processes") from None
             raise AssertionError(f"average_gradients failed in one of {world_size} processes:\n"
-                                 f"{text.strip()[-800:]}{hint}") from None
+                                 f"{_last_lines(text)}{_failure_hint(text)}") from None
         want = _whole(world_size)
         if any(results[0][n] is not None for n in want if want[n] is None):
             raise AssertionError("the unused layer got a gradient: leave parameters whose .grad is None alone")
-        local = [_flat(_gradients_after(r, world_size)) for r in range(world_size)]
+        lost = [n for rank_result in results for n in want if want[n] is not None and rank_result[n] is None]
+        if lost:
+            raise AssertionError(f"{lost[0]} has no gradient after average_gradients (.grad is None): "
+                                 "dist.all_reduce returns None; it writes the result into the tensor you pass, "
+                                 "so do not assign what it returns to p.grad")
+        local_grads = [_gradients_after(r, world_size) for r in range(world_size)]
+        local = [_flat(g) for g in local_grads]
         expected = _flat(want)
         scale = float(expected.abs().max())
-        for rank, got in enumerate(results):
-            got = _flat(got)
+        atol = 1e-5 * scale
+        got_all = [_flat(got) for got in results]
+        wrong_ranks = [rank for rank, got in enumerate(got_all) if not _close(got, expected, atol=atol)]
+        if wrong_ranks:
+            what = f"the gradients of {world_size} processes"
+            reference = "one process's gradient on the whole batch"
+            if all(_close(got, local[0], atol=atol) for got in got_all):
+                raise AssertionError(f"{what} differ from {reference}: every process holds process 0's "
+                                     "gradient: broadcast copies one process's tensor, all_reduce combines "
+                                     "them all (SUM, then divide by dist.get_world_size())")
+            mean_or_sum = [any(_close(got, e, atol=atol) for e in (expected, expected * world_size)) for got in got_all]
+            if mean_or_sum[0] and not all(mean_or_sum):
+                raise AssertionError(f"{what} differ from {reference}: only process 0 holds the sum: "
+                                     "dist.reduce sends the result to one process (dst); dist.all_reduce leaves "
+                                     "it in every process, which each needs for its own optimizer step")
+            rank = wrong_ranks[0]
+            got = results[rank]
+            # the parameters that averaging changes, and of those the ones that this process got right
+            changed = [n for n in want if want[n] is not None and not _close(local_grads[rank][n], want[n], atol=atol)]
+            right = [n for n in changed if _close(got[n], want[n], atol=atol)]
+            if right:
+                first = next(n for n in changed if n not in right)
+                raise AssertionError(f"process {rank}'s gradients ({world_size} processes): {len(right)} of "
+                                     f"{len(changed)} parameters hold the mean "
+                                     f"gradient, the others not ({first}, for one): average every parameter "
+                                     "(is there a return or break inside the loop?)")
             wrong = [
                 (local[rank], "each process kept its own gradient: was the result of all_reduce written back "
                               "into p.grad? (all_reduce works in place on the tensor you pass: pass p.grad "
-                              "itself, not a copy)"),
+                              "itself, not a copy of it, nor p.data, which holds the weights)"),
                 (expected * world_size, "the gradients are the SUM over the processes: divide by the world size "
                                         "(dist.get_world_size())"),
                 (expected * world_size / 2, "divide by the number of processes, dist.get_world_size(), not by a "
                                             "fixed 2 (this run has 3)"),
                 (expected / world_size, "divided twice: all_reduce with SUM then / world_size is the mean"),
-                (local[0], "every process holds rank 0's gradient: broadcast copies one process's tensor, "
-                           "all_reduce combines them all"),
                 (torch.stack(local).max(0).values, "op=MAX keeps the largest entry: sum (ReduceOp.SUM) and "
                                                    "divide"),
+                (torch.stack(local).max(0).values / world_size, "op=MAX keeps the largest entry: sum "
+                                                                "(ReduceOp.SUM), then divide"),
             ]
-            if not _close(got, expected, atol=1e-5 * scale):
-                _expect_close(got, expected, f"process {rank}'s gradients ({world_size} processes)",
-                              "one process's gradient on the whole batch", atol=1e-5 * scale, wrong_answers=wrong,
-                              hint=f"process {rank} of {world_size} does not hold the mean gradient")
+            _expect_close(got_all[rank], expected, f"process {rank}'s gradients ({world_size} processes)",
+                          reference, atol=atol, wrong_answers=wrong,
+                          hint=f"process {rank} of {world_size} does not hold the mean gradient")
         _report(f"{world_size} processes: each holds the gradient of the whole batch, as one process computes it")
+        if not all(_close(got, got_all[0], atol=1e-7 * scale) for got in got_all):
+            raise AssertionError(f"the {world_size} processes hold slightly different gradients: each must hold "
+                                 "the same all-reduced tensor, or the copies of the model drift apart step by step")
+    _report("every process holds the same gradient, so the same optimizer step keeps the copies identical")
     _report("parameters without a gradient are left alone")
+    print("All gradient averaging checks passed.")
 
 
 # --------------------------------------------------------------------------- exercise 2
@@ -119,48 +173,92 @@ def _configs():
         (GPTConfig(vocab_size=1024, block_size=128, n_layer=4, n_head=4, n_embd=64), 128),
         (GPTConfig(vocab_size=300, block_size=64, n_layer=2, n_head=2, n_embd=32), 40),
         (GPTConfig(vocab_size=50, block_size=32, n_layer=3, n_head=4, n_embd=48), 32),
+        # the first model on shorter sequences: per token only the attention term changes
+        (GPTConfig(vocab_size=1024, block_size=128, n_layer=4, n_head=4, n_embd=64), 48),
+    ]
+
+
+def _flops_wrong_answers(config, seq_len: int, model: nn.Module) -> list[tuple[float, str]]:
+    """FLOPs per token that common mistakes give, each with what it gets wrong."""
+    from ..flops import matmul_parameters
+
+    n = matmul_parameters(config)
+    L, T, d, V = config.n_layer, seq_len, config.n_embd, config.vocab_size
+    attention = 12 * L * T * d
+    all_parameters = sum(p.numel() for p in model.parameters())
+    biases = sum(m.bias.numel() for m in model.modules() if isinstance(m, nn.Linear) and m.bias is not None)
+    return [
+        (2 * n + attention / 3, "that is the forward pass only: the backward costs twice the forward "
+                                "(a gradient for the inputs and one for the weights), 6 N in all"),
+        (2 * n, "that is the forward pass only, without attention: 6 N + 12 n_layer seq_len n_embd"),
+        (6 * n, "the attention term is missing: QK^T and AV multiply seq_len x seq_len x n_embd per layer, "
+                "which no weight counts (12 n_layer seq_len n_embd per token)"),
+        (6 * (n - V * d) + attention, "the output layer is missing: lm_head (n_embd x vocab_size) is a "
+                                      "matmul on every token, tied to the embedding or not"),
+        (6 * (n - V * d), "that is Kaplan's 6 N with N = 12 n_layer n_embd^2 only: the output layer lm_head "
+                          "(n_embd x vocab_size) is a matmul on every token too, and attention adds "
+                          "12 n_layer seq_len n_embd"),
+        (6 * all_parameters + attention, "every parameter was counted: biases, LayerNorms and the position "
+                                         "table are not multiplied with anything (and the embedding lookup "
+                                         "is no matmul); count the Linear weights and lm_head"),
+        (6 * (all_parameters - config.block_size * d) + attention,
+         "model.num_parameters() counts biases and LayerNorm weights too, which are not multiplied with "
+         "anything: count the weights of the Linear layers and lm_head"),
+        (6 * (n + biases) + attention, "the biases were counted: adding a bias is one addition per output, "
+                                       "not a matmul; count the Linear layers' weight matrices only"),
+        (6 * (n + V * d) + attention, "the vocab_size x n_embd matrix was counted twice: the embedding "
+                                      "lookup only reads rows (no matmul), and lm_head is tied to it, so it "
+                                      "counts once, as the output layer"),
+        (6 * (n - L * d * d) + attention, "attn.c_proj is missing: after the heads, an n_embd x n_embd "
+                                          "projection (per block: c_attn 3 d^2 + c_proj d^2 + MLP 8 d^2 "
+                                          "= 12 d^2)"),
+        (6 * (n - 4 * L * d * d) + attention, "the MLP has two matrices, n_embd x 4 n_embd and 4 n_embd x "
+                                              "n_embd: 8 n_embd^2 per block, not 4"),
+        (6 * (n - 2 * L * d * d) + attention, "attn.c_attn makes q, k and v at once: n_embd x 3 n_embd "
+                                              "(3 d^2 per block, not d^2)"),
+        (6 * n + attention / 2, "the attention term is halved: the causal mask hides half of the scores, "
+                                "but the kernel still computes all seq_len x seq_len of them"),
+        (6 * n + attention * T, "the attention term grows with seq_len per token, not seq_len^2"),
+        (6 * n + attention / 3, "the attention term counts the forward only: x3 with the backward"),
+        (6 * n + 12 * L * config.block_size * d, "attention costs what the sequence read costs: seq_len "
+                                                 "keys per query, not block_size (the longest the model "
+                                                 "could read)"),
+        (6 * n + attention / config.n_head, "attention counts all heads: n_head x head_dim = n_embd, so "
+                                            "12 n_layer seq_len n_embd"),
+        ((6 * n + attention) * T, "that is per sequence of seq_len tokens: return the FLOPs per token"),
     ]
 
 
 def check_flops_per_token(fn: Callable) -> None:
     """fn(config, seq_len) -> FLOPs of forward + backward per token: 6 N + 12 n_layer seq_len n_embd."""
-    from ..flops import matmul_parameters, measured_training_flops
+    from ..flops import measured_training_flops
     from ..gpt import GPT
 
+    cases = []
     for config, seq_len in _configs():
         value = fn(config, seq_len)
         if isinstance(value, Tensor) and value.numel() == 1:
             value = value.item()
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise AssertionError(f"return one number (FLOPs per token), got {type(value).__name__}")
         torch.manual_seed(0)
         model = GPT(config)
         idx = torch.randint(config.vocab_size, (2, seq_len))
         counted = measured_training_flops(model, idx, torch.roll(idx, -1, dims=1)) / idx.numel()
-        n = matmul_parameters(config)
+        cases.append((config, seq_len, float(value), counted, _flops_wrong_answers(config, seq_len, model)))
+    # A mistake is named only if it explains the answers to every config: at one size two
+    # mistakes can give the same number (vocab_size = 2 n_layer seq_len makes a missing
+    # lm_head cost what a missing attention term does).
+    explains_all = [k for k in range(len(cases[0][4]))
+                    if all(_close(value, wrong[k][0], atol=0.0, rtol=1e-6) for _, _, value, _, wrong in cases)]
+    for config, seq_len, value, counted, wrong in cases:
         L, T, d, V = config.n_layer, seq_len, config.n_embd, config.vocab_size
-        attention = 12 * L * T * d
-        all_parameters = sum(p.numel() for p in model.parameters())
-        wrong = [
-            (2 * n + attention / 3, "that is the forward pass only: the backward costs twice the forward "
-                                    "(a gradient for the inputs and one for the weights), 6 N in all"),
-            (2 * n, "that is the forward pass only, without attention: 6 N + 12 n_layer seq_len n_embd"),
-            (6 * n, "the attention term is missing: QK^T and AV multiply seq_len x seq_len x n_embd per layer, "
-                    "which no weight counts (12 n_layer seq_len n_embd per token)"),
-            (6 * (n - V * d) + attention, "the output layer is missing: lm_head (n_embd x vocab_size) is a "
-                                          "matmul on every token, tied to the embedding or not"),
-            (6 * all_parameters + attention, "every parameter was counted: biases, LayerNorms and the position "
-                                             "table are not multiplied with anything (and the embedding lookup "
-                                             "is no matmul); count the Linear weights and lm_head"),
-            (6 * n + attention / 2, "the attention term is halved: the causal mask hides half of the scores, "
-                                    "but the kernel still computes all seq_len x seq_len of them"),
-            (6 * n + attention * T, "the attention term grows with seq_len per token, not seq_len^2"),
-            (6 * n + 4 * L * T * d, "the attention term counts the forward only: x3 with the backward"),
-        ]
         _expect_close(value, counted, f"FLOPs per token of n_layer={L}, n_embd={d}, vocab={V}, seq_len={T}",
-                      "torch's FlopCounterMode on a real forward and backward", rtol=1e-6, wrong_answers=wrong,
+                      "torch's FlopCounterMode on a real forward and backward", atol=0.0, rtol=1e-6,
+                      wrong_answers=[wrong[k] for k in explains_all],
                       hint="count 6 FLOPs per matmul weight per token (2 forward, 4 backward) and "
                            "12 n_layer seq_len n_embd for attention")
+    print("All FLOPs per token checks passed.")
 
 
 # --------------------------------------------------------------------------- exercise 3
@@ -200,10 +298,16 @@ def check_loss_scaling_step(fn: Callable) -> None:
         before = {n: p.detach().clone() for n, p in model.named_parameters()}
         seen = []  # the gradient as it flows through the backward pass: scaled, in mixed precision
         model[0].weight.register_hook(lambda g: seen.append(float(g.abs().max())))
+        stepped_on = []  # the gradient that optimizer.step() finds in .grad
+        optimizer.register_step_pre_hook(lambda *_: stepped_on.append(
+            None if model[0].weight.grad is None else model[0].weight.grad.detach().clone()))
         out = fn(loss, optimizer, scale)
         if not isinstance(out, tuple) or len(out) != 2:
             raise AssertionError(f"return a tuple (new_scale, stepped), got {type(out).__name__}")
         new_scale, stepped = out
+        if isinstance(new_scale, (bool, numpy.bool_)) and not isinstance(stepped, (bool, numpy.bool_)):
+            raise AssertionError(f"returned ({new_scale}, {stepped}): the order is (new_scale, stepped), "
+                                 "the scale first")
         if isinstance(new_scale, Tensor):
             new_scale = new_scale.item()
         if isinstance(stepped, Tensor):
@@ -219,18 +323,36 @@ def check_loss_scaling_step(fn: Callable) -> None:
                     else "the gradient flowing back should be scale times the true one: backward on loss * scale")
             raise AssertionError(f"{case}: {hint}")
         if not bad:
+            missing = [n for n in grads if model.get_parameter(n).grad is None]
+            if missing:
+                raise AssertionError(f"{case}: parameter {missing[0]} has no gradient after your function "
+                                     "(.grad is None): optimizer.zero_grad() between the backward pass and the "
+                                     "step throws the gradients away; the caller zeroes them before the "
+                                     "backward pass")
             got = torch.cat([model.get_parameter(n).grad.flatten() for n in grads]).double()
             want = torch.cat([g.flatten() for g in grads.values()]).double()
             _expect_close(got, want, f"{case}: the unscaled gradient", "torch.amp.GradScaler's",
-                          rtol=1e-5, wrong_answers=[(want * scale, "the gradients are still scaled: divide each "
+                          atol=0.0, rtol=1e-5, wrong_answers=[(want * scale, "the gradients are still scaled: divide each "
                                                                    ".grad by scale before the step"),
-                                                    (want * scale * scale, "multiplied by scale again: divide")],
+                                                    (want * scale * scale, "multiplied by scale again: divide"),
+                                                    (torch.zeros_like(want), "the gradients are all zero: was "
+                                                     "optimizer.zero_grad() called after the backward pass? "
+                                                     "Zero them before it (the caller does)")],
                           hint="unscale: p.grad /= scale (before the step, so that clipping and the optimizer "
                                "see the true gradient)")
+            if stepped_on and stepped_on[0] is not None and not _close(stepped_on[0], grads["0.weight"], atol=0.0,
+                                                                      rtol=1e-5):
+                on_scaled = _close(stepped_on[0], grads["0.weight"] * scale, atol=0.0, rtol=1e-5)
+                raise AssertionError(f"{case}: optimizer.step() ran on "
+                                     + ("the scaled gradients: divide every .grad by scale BEFORE the step "
+                                        "(AdamW nearly hides it, but SGD would step scale times too far, and "
+                                        "gradient clipping would clip the wrong norm)" if on_scaled
+                                        else "gradients that are not the true ones: unscale, then step"))
         if bool(stepped) != want_stepped:
             raise AssertionError(f"{case}: stepped is {stepped}, expected {want_stepped}: "
-                                 + ("a step with inf or nan gradients must be skipped (check every .grad with "
-                                    "torch.isfinite)" if bad else "ordinary gradients must be stepped"))
+                                 + ("a step with inf or nan gradients must be skipped: check every .grad with "
+                                    "torch.isfinite (here the loss itself is finite; one weight's gradient "
+                                    "overflowed)" if bad else "ordinary gradients must be stepped"))
         params_now = {n: p.detach() for n, p in model.named_parameters()}
         if bad:
             if any(not torch.equal(params_now[n], before[n]) for n in before):
@@ -239,7 +361,7 @@ def check_loss_scaling_step(fn: Callable) -> None:
         else:
             got = torch.cat([params_now[n].flatten() for n in after]).double()
             want = torch.cat([t.flatten() for t in after.values()]).double()
-            _expect_close(got, want, f"{case}: every weight after the step", "GradScaler's step", rtol=1e-5,
+            _expect_close(got, want, f"{case}: every weight after the step", "GradScaler's step", atol=0.0, rtol=1e-5,
                           hint="step the optimizer once, on the unscaled gradients")
         if not math.isclose(float(new_scale), want_scale):
             hints = {scale: "after an overflow, halve the scale (the next step tries a smaller one)",
@@ -248,3 +370,4 @@ def check_loss_scaling_step(fn: Callable) -> None:
             raise AssertionError(f"{case}: new_scale is {new_scale:g}, expected {want_scale:g}: "
                                  f"{hints.get(float(new_scale), 'halve it after an overflow, keep it otherwise')}")
         _report(f"{case}: the step, the gradients and the new scale match torch.amp.GradScaler")
+    print("All loss scaling checks passed.")

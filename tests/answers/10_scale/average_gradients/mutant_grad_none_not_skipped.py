@@ -1,0 +1,5 @@
+def average_gradients(model):
+    world_size = dist.get_world_size()
+    for p in model.parameters():
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+        p.grad /= world_size

@@ -1,0 +1,5 @@
+def average_gradients(model):
+    world_size = dist.get_world_size()
+    for p in model.parameters():
+        if p.grad is not None:
+            p.grad = dist.all_reduce(p.grad, op=dist.ReduceOp.SUM) / world_size

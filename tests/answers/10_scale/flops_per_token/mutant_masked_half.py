@@ -1,0 +1,5 @@
+def flops_per_token(config, seq_len):
+    d = config.n_embd
+    n = config.n_layer * 12 * d * d + config.vocab_size * d
+    # the causal mask: each token attends to only half the sequence on average
+    return 6 * n + 12 * config.n_layer * (seq_len // 2) * d

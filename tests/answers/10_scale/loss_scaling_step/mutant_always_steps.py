@@ -1,0 +1,8 @@
+def loss_scaling_step(loss, optimizer, scale):
+    (loss * scale).backward()
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.grad is not None:
+                p.grad /= scale
+    optimizer.step()
+    return scale, True

@@ -1,0 +1,7 @@
+def loss_scaling_step(loss, optimizer, scale):
+    (loss * scale).backward()
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if all(torch.isfinite(g).all() for g in grads):
+        optimizer.step()
+        return scale, True
+    return scale / 2, False
