@@ -36,3 +36,17 @@ def test_scale_benchmark_reports_fraction_of_peak_and_plot(tmp_path):
                   "--seq-width", "16", "--peak-sizes", "64")
     assert "Peak:" in report and "fraction of peak" in report and "| 32 | 16 |" in report
     assert (tmp_path / "report.png").stat().st_size > 0
+
+
+def test_precision_benchmark_reports_loss_gap_and_time_ratio(tmp_path):
+    report = _run("bench_precision.py", tmp_path, "--widths", "32")
+    assert "largest difference" in report and "bfloat16 / float32" in report and "| 32 |" in report
+    assert (tmp_path / "report.png").stat().st_size > 0
+
+
+def test_processes_benchmark_runs_the_command_with_one_and_two_processes(tmp_path):
+    out = tmp_path / "report.md"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_processes.py"), "--steps", "2",
+                    "--output", str(out)], check=True, cwd=ROOT, timeout=300, capture_output=True, text=True)
+    report = out.read_text()
+    assert "| 1 |" in report and "| 2 |" in report and "wall s" in report
