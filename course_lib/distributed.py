@@ -16,11 +16,14 @@ same recipe whatever the number of processes:
 - `data_parallel_backward` does one step's backward pass that way, with
   autocast (mixed precision) and a GradScaler where asked for, and returns
   the loss of the whole global batch, averaged over the processes, for the log;
-- `EpochSampler`, torch's DistributedSampler over a dataset of windows: every
-  window exactly once per epoch, split between the processes;
-- `run_processes` starts N processes from a notebook or a test (fork, so a
-  function defined in a notebook works) with the same environment variables
-  torchrun sets.
+- `EpochSampler`, torch's DistributedSampler counted in global batches: every
+  example exactly once per epoch, split between the processes, the same global
+  batches whatever their number. (The GPT recipe keeps drawing random windows
+  of its token stream, as the shipped checkpoint was trained: every process draws
+  the same global batch from the same seeded generator and keeps its rows.)
+- `run_processes` starts N processes from a notebook or a test (forked, so a
+  function defined in a notebook works; Linux and macOS, Windows cannot fork)
+  with the same environment variables torchrun sets.
 
 `average_gradients` is what DDP does, written by hand with all_reduce (chapter
 10 asks for it as an exercise): slower, as it waits for the whole backward pass

@@ -46,7 +46,7 @@ def test_precision_benchmark_reports_loss_gap_and_time_ratio(tmp_path):
 
 def test_processes_benchmark_runs_the_command_with_one_and_two_processes(tmp_path):
     out = tmp_path / "report.md"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_processes.py"), "--steps", "2",
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_processes.py"), "--steps", "2", "--step-reps", "2",
                     "--output", str(out)], check=True, cwd=ROOT, timeout=300, capture_output=True, text=True)
     report = out.read_text()
     assert "| 1 |" in report and "| 2 |" in report and "wall s" in report
