@@ -423,9 +423,21 @@ def _error_text(cell) -> str:
             if output.get("ename") == "CellTimeoutError" or "KeyboardInterrupt" in output.get("ename", ""):
                 return "timed out: the cell ran past the time limit (an infinite loop?)"
             if output.get("ename") == "NotImplementedError":
-                return "not answered yet: the answer cell still raises NotImplementedError"
+                return f"not answered yet: {_raising_function(output)} still raises NotImplementedError"
             return ANSI.sub("", message)
     return ""
+
+
+def _raising_function(output) -> str:
+    """Which function raised, from the traceback's last frame ("in average_gradients"), or "the answer cell".
+
+    A test cell may call several of the learner's functions; the message names
+    the one still unanswered rather than the exercise being graded.
+    """
+    # only frames of code written in the notebook ("Cell In[7], line 4, in flops_per_token"), not the library's
+    frames = re.findall(r"Cell In\[\d+\], line \d+, in (\w+)", ANSI.sub("", "\n".join(output.get("traceback", []))))
+    name = frames[-1] if frames else ""
+    return f"{name}()" if name and name != "<module>" and not name.startswith("_") else "the answer cell"
 
 
 def repair_submission(nb, release_nb) -> tuple[nbformat.NotebookNode, list[str]]:

@@ -192,3 +192,21 @@ def test_broken_submissions_are_repaired_not_zeroed(tmp_path):
     assert any(tests[1].metadata.nbgrader.grade_id in r and "locked source" in r for r in repairs), repairs
     assert any("repeats the release" in r for r in repairs), repairs
     assert reports["v3"].repairs == []
+
+
+def test_not_answered_names_the_function_that_raised():
+    """A test cell may call another exercise's function: the message names the one still unanswered."""
+    from course_lib.grading import _error_text
+
+    header = "Cell \x1b[0;32mIn[7], line 4\x1b[0m, in \x1b[0;36mflops_per_token\x1b[0;34m(config, seq_len)\x1b[0m"
+    library = "File \x1b[0;32m/x/course_lib/checks/tools.py:82\x1b[0m, in \x1b[0;36mrun\x1b[0;34m(*args)\x1b[0m"
+    test_cell = "Cell \x1b[0;32mIn[8], line 2\x1b[0m\n----> 2 for p in model.parameters(): check(p)"
+
+    def cell(*frames):
+        return {"outputs": [{"output_type": "error", "ename": "NotImplementedError", "evalue": "",
+                             "traceback": list(frames)}]}
+
+    assert _error_text(cell(test_cell, library, header)) == \
+        "not answered yet: flops_per_token() still raises NotImplementedError"
+    assert _error_text(cell(test_cell, library)) == \
+        "not answered yet: the answer cell still raises NotImplementedError"
