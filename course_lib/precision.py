@@ -10,10 +10,12 @@ which torch.amp.GradScaler does and `loss_scaling_step` writes out.
 """
 from __future__ import annotations
 
-from contextlib import nullcontext
+import platform
+from contextlib import ExitStack, nullcontext
 
 import torch
 from torch import Tensor
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 __all__ = ["PRECISIONS", "autocast_context", "grad_scaler", "loss_scaling_step"]
 
@@ -29,7 +31,27 @@ def autocast_context(device: str, precision: str):
     dtype = PRECISIONS[precision]
     if dtype is None:
         return nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+    device_type = torch.device(device).type
+    if device_type == "cpu" and _fused_cpu_attention_breaks():
+        stack = ExitStack()
+        stack.enter_context(torch.autocast(device_type=device_type, dtype=dtype))
+        stack.enter_context(sdpa_kernel([SDPBackend.MATH]))
+        return stack
+    return torch.autocast(device_type=device_type, dtype=dtype)
+
+
+def _fused_cpu_attention_breaks() -> bool:
+    """True on an x86 CPU whose torch kernels run below AVX-512 (ATEN_CPU_CAPABILITY=avx2 or default).
+
+    There torch 2.13's fused CPU attention in 16 bits decides from the hardware
+    (AMX, AVX-512 BF16) that it may pack its inputs, and the packing routine
+    then refuses because the kernels in use are not AVX-512's: "pack_vnni2 is
+    only supported when avx512 is supported" (seen on this course's AVX-512
+    machine with the kernel level lowered). Attention then runs as plain
+    matmuls (the "math" backend): the same numbers, a little slower.
+    """
+    return platform.machine().lower() in ("x86_64", "amd64") and \
+        not torch.backends.cpu.get_cpu_capability().upper().startswith("AVX512")
 
 
 def grad_scaler(device: str, precision: str) -> "torch.amp.GradScaler | None":

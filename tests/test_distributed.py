@@ -257,3 +257,26 @@ def test_torchrun_command_is_the_readme_one():
     assert command[6:] == ["course_lib.cli", "pretrain", "gpt", "--seed", "0", "--steps", "5", "--out", "x"]
     readme = (ROOT / "README.md").read_text()
     assert "torchrun --standalone --nproc_per_node=2 -m course_lib.cli pretrain gpt" in readme
+
+
+@pytest.mark.parametrize("level", ["default", "avx2"])
+def test_16_bit_autocast_trains_at_every_cpu_kernel_level(level):
+    """torch 2.13's fused CPU attention fails in 16 bits when the kernel level is lowered on an AVX-512 CPU
+    with bfloat16 units ("pack_vnni2 is only supported when avx512 is supported"):
+    precision.autocast_context routes attention to plain matmuls there."""
+    import os
+
+    code = ("import torch\n"
+            "from course_lib.gpt import GPT, GPTConfig\n"
+            "from course_lib.precision import autocast_context\n"
+            "torch.set_num_threads(1)\n"
+            "model = GPT(GPTConfig(vocab_size=64, block_size=128, n_layer=1, n_head=4, n_embd=64))\n"
+            "x = torch.randint(64, (4, 128))\n"
+            "for precision in ('bfloat16', 'float16'):\n"
+            "    with autocast_context('cpu', precision):\n"
+            "        loss = model(x, torch.roll(x, -1, dims=1))[1]\n"
+            "    loss.backward()\n"
+            "    assert torch.isfinite(loss)\n")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "ATEN_CPU_CAPABILITY": level},
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
