@@ -265,7 +265,22 @@ def cmd_pretrain(args) -> int:
     if args.recipe not in pretrain.SCALABLE_RECIPES and (args.nproc > 1 or any(v is not None for v in how.values())):
         raise CourseError(f"recipe {args.recipe!r} runs in one float32 process: --nproc, --precision, --accumulate "
                           f"and --device apply to {', '.join(pretrain.SCALABLE_RECIPES)}")
-    under_torchrun = "WORLD_SIZE" in os.environ and "RANK" in os.environ
+    from .distributed import launched_by_torchrun
+
+    if args.device and args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CourseError(f"--device {args.device}: this torch ({torch.__version__}) sees no CUDA GPU")
+        if args.nproc > torch.cuda.device_count():
+            raise CourseError(f"--nproc {args.nproc} with --device cuda needs a GPU per process; "
+                              f"{torch.cuda.device_count()} found")
+    if args.recipe in pretrain.SCALABLE_RECIPES:
+        rows, parts = pretrain.GPT_RECIPE["batch_size"], args.nproc * (args.accumulate or 1)
+        if rows % parts:
+            raise CourseError(f"the global batch of {rows} rows does not split into {args.nproc} processes x "
+                              f"{args.accumulate or 1} micro-batches")
+    under_torchrun = launched_by_torchrun()
     if args.nproc > 1 and not under_torchrun:
         # Start the processes with torchrun, each running this same command
         # (without --nproc); the README shows the torchrun line to type directly.

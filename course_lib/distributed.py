@@ -118,7 +118,9 @@ def shard_rows(batch: Tensor | tuple[Tensor, ...], rank: int, world_size: int) -
 class EpochSampler(torch.utils.data.DistributedSampler):
     """torch's DistributedSampler, counted in global batches.
 
-    Over an epoch, every index of the dataset comes exactly once, in an order
+    Over an epoch, every index of the dataset comes exactly once (when its size
+    is a multiple of world_size; otherwise the first few indices of the order
+    are repeated, so that every process gets as many), in an order
     shuffled by (seed, epoch) that every process draws alike; process r takes
     every world_size-th index from r. So the k-th local batch of every process
     together hold positions [k * B, (k + 1) * B) of that order: the global

@@ -1,12 +1,13 @@
 """Mixed precision: matmuls in 16 bits, weights and optimizer state in 32.
 
 torch.autocast runs the operations that gain from it (matmuls, attention) in
-bfloat16 or float16 and keeps the ones that lose accuracy (softmax, norms,
-the loss) in float32; the weights stay float32, so small updates are not
-rounded away. bfloat16 keeps float32's range (8 exponent bits) with 8 bits of
-mantissa; float16 keeps 11 bits of mantissa but only 5 of exponent, so small
-gradients underflow to zero unless the loss is scaled up first: loss scaling,
-which torch.amp.GradScaler does and `loss_scaling_step` writes out.
+bfloat16 or float16 and keeps those that lose accuracy in 16 bits (the loss's
+log-softmax, for one; torch keeps the lists per device) in float32; the weights
+stay float32, so small updates are not rounded away. bfloat16 keeps float32's
+range (8 exponent bits) with 8 significant bits; float16 keeps 11 significant
+bits but only 5 of exponent, so small gradients underflow to zero unless the
+loss is scaled up first: loss scaling, which torch.amp.GradScaler does and
+`loss_scaling_step` writes out.
 """
 from __future__ import annotations
 

@@ -79,6 +79,8 @@ def deterministic(seed: int) -> Iterator[None]:
     """
     threads = torch.get_num_threads()
     was_deterministic = torch.are_deterministic_algorithms_enabled()
+    # cuBLAS refuses deterministic mode without a fixed workspace; read when CUDA starts (CPU: unused)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(seed)

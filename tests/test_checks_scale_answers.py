@@ -24,6 +24,8 @@ REFERENCES = {"average_gradients": distributed.average_gradients,
               "flops_per_token": lambda config, seq_len: flops.training_flops_per_token(config, seq_len)["total"],
               "loss_scaling_step": precision.loss_scaling_step}
 HINTS = [
+    ("loss_scaling_step/mutant_unscales_first_group_only.py", "only the first parameter group was unscaled"),
+    ("loss_scaling_step/mutant_step_clips_the_gradient.py", "the gradient was clipped"),
     ("average_gradients/mutant_copy_not_written_back.py", "each process kept its own gradient"),
     ("average_gradients/mutant_weights_averaged.py", "nor p.data, which holds the weights"),
     ("average_gradients/mutant_grad_none_not_skipped.py", "skip it (`if p.grad is not None`)"),

@@ -151,7 +151,7 @@ def check_average_gradients(fn: Callable) -> None:
                 (torch.stack(local).max(0).values / world_size, "op=MAX keeps the largest entry: sum "
                                                                 "(ReduceOp.SUM), then divide"),
             ]
-            _expect_close(got_all[rank], expected, f"process {rank}'s gradients ({world_size} processes)",
+            _expect_close(got_all[rank], expected, f"the gradient held by process {rank} ({world_size} processes)",
                           reference, atol=atol, wrong_answers=wrong,
                           hint=f"process {rank} of {world_size} does not hold the mean gradient")
         _report(f"{world_size} processes: each holds the gradient of the whole batch, as one process computes it")
@@ -268,12 +268,18 @@ def _scaling_problem(bad: bool) -> tuple[nn.Module, Tensor, torch.optim.Optimize
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 1))
     x = torch.randn(8, 6, generator=torch.Generator().manual_seed(3))
-    loss = model(x).pow(2).mean()
+    # a gradient norm well above 1 (about 18), so that clipping inside the step would show
+    loss = model(x).pow(2).mean() * 20
     if bad:
         # A finite loss (about 1e34, and 4e37 once scaled) whose gradient for one weight
         # overflows float32 once scaled (1e35 x 4096 > 3.4e38): checking the loss is not enough.
         loss = loss + model[0].weight[0, 0] * 1e35
-    return model, loss, torch.optim.AdamW(model.parameters(), lr=0.1)
+    # Two parameter groups, as the recipes' AdamW has (decay / no decay): every group's gradients
+    # must be unscaled. SGD, because Adam barely notices a gradient scaled uniformly.
+    weights = [p for p in model.parameters() if p.dim() == 2]
+    biases = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": weights, "lr": 0.01}, {"params": biases, "lr": 0.005}]
+    return model, loss, torch.optim.SGD(groups, lr=0.01, momentum=0.9)
 
 
 def _reference_step(bad: bool, scale: float) -> tuple[dict[str, Tensor], dict[str, Tensor], float, bool]:
@@ -331,9 +337,18 @@ def check_loss_scaling_step(fn: Callable) -> None:
                                      "backward pass")
             got = torch.cat([model.get_parameter(n).grad.flatten() for n in grads]).double()
             want = torch.cat([g.flatten() for g in grads.values()]).double()
+            first_group = {id(p) for p in optimizer.param_groups[0]["params"]}
+            first_group_only = torch.cat([g.flatten() * (1 if id(model.get_parameter(n)) in first_group else scale)
+                                          for n, g in grads.items()]).double()
+            clipped = want / max(1.0, float(want.norm()))
             _expect_close(got, want, f"{case}: the unscaled gradient", "torch.amp.GradScaler's",
                           atol=0.0, rtol=1e-5, wrong_answers=[(want * scale, "the gradients are still scaled: divide each "
                                                                    ".grad by scale before the step"),
+                                                    (first_group_only, "only the first parameter group was unscaled: "
+                                                     "go through every group of optimizer.param_groups"),
+                                                    (clipped, "the gradient was clipped: this step unscales and "
+                                                     "checks for overflow; clipping is the training loop's own "
+                                                     "choice, after the unscaling"),
                                                     (want * scale * scale, "multiplied by scale again: divide"),
                                                     (torch.zeros_like(want), "the gradients are all zero: was "
                                                      "optimizer.zero_grad() called after the backward pass? "
