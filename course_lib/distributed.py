@@ -31,6 +31,7 @@ before it sends anything, where DDP overlaps sending with computing.
 """
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 import tempfile
@@ -211,14 +212,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, fn: Callable, world_size: int, port: int, args: tuple) -> None:
+def _worker(rank: int, fn: Callable, world_size: int, port: int, timeout: float, args: tuple) -> None:
     # the variables torchrun sets, so process_group() and the recipe see what they would under torchrun
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
                       LOCAL_WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     # One thread per process: N processes share the machine's cores, and a
     # forked child must not re-enter the parent's OpenMP thread pool (it can hang).
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    dist.init_process_group("gloo", rank=rank, world_size=world_size, timeout=datetime.timedelta(seconds=timeout))
     try:
         result = fn(rank, world_size, *args)
         if result is not None:
@@ -227,14 +228,16 @@ def _worker(rank: int, fn: Callable, world_size: int, port: int, args: tuple) ->
         dist.destroy_process_group()
 
 
-def run_processes(fn: Callable[..., Any], world_size: int, *args: Any) -> list[Any]:
+def run_processes(fn: Callable[..., Any], world_size: int, *args: Any, timeout: float = 120.0) -> list[Any]:
     """Run fn(rank, world_size, *args) in `world_size` CPU processes joined by gloo; return their results.
 
     For notebooks and tests: the processes are forked, so `fn` may be defined
     in a notebook cell (a spawned process could not import it). Each process
     gets torchrun's environment variables and one thread. What fn returns
     (tensors, numbers, dicts of them) comes back, one entry per rank. An error
-    in any process raises here, with that process's traceback.
+    in any process raises here, with that process's traceback. A collective that
+    waits longer than `timeout` seconds (a process that never joins it) fails,
+    so a mismatched all_reduce ends in an error instead of a hang.
     For whole training runs use torchrun (`course pretrain gpt --nproc N`).
     """
     if world_size < 1:
@@ -245,7 +248,7 @@ def run_processes(fn: Callable[..., Any], world_size: int, *args: Any) -> list[A
         previous = os.environ.get("COURSE_RESULTS_DIR")
         os.environ["COURSE_RESULTS_DIR"] = results
         try:
-            mp.start_processes(_worker, args=(fn, world_size, _free_port(), args), nprocs=world_size,
+            mp.start_processes(_worker, args=(fn, world_size, _free_port(), timeout, args), nprocs=world_size,
                                join=True, start_method="fork")
         finally:
             if previous is None:

@@ -424,6 +424,10 @@ def _error_text(cell) -> str:
                 return "timed out: the cell ran past the time limit (an infinite loop?)"
             if output.get("ename") == "NotImplementedError":
                 return f"not answered yet: {_raising_function(output)} still raises NotImplementedError"
+            if output.get("ename") == "ProcessRaisedException":
+                # a forked process's whole traceback would show the test's own source lines: its last line only
+                lines = [line for line in output.get("evalue", "").splitlines() if line.strip()]
+                return ANSI.sub("", f"an error in one of the processes: {lines[-1].strip() if lines else '?'}")
             return ANSI.sub("", message)
     return ""
 

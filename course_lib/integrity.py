@@ -8,7 +8,9 @@ the library's own version of the exercise (the course invites it when stuck;
 in a graded class it is not the learner's work).
 
 This module reads the answer cells as text, outside any kernel, and flags such
-code per exercise with its line. It never runs the code. It is a report, not
+code per exercise with its line; also every other code cell the learner added
+or changed (the grader restores only the locked test cells), against every
+exercise graded after it. It never runs the code. It is a report, not
 a proof: it finds what is written plainly (an attribute assignment, a name);
 code built from strings at run time (`exec`, `getattr(m, "al" + "lclose")`)
 is flagged for using those tools, not understood.
@@ -20,6 +22,7 @@ exercise unless the instructor allows it.
 from __future__ import annotations
 
 import ast
+import builtins
 from dataclasses import dataclass
 
 from . import grading
@@ -78,7 +81,12 @@ IPYTHON_HOOKS = {"get_ipython", "input_transformers_cleanup", "input_transformer
 TORCH_MODES = {"TorchFunctionMode", "TorchDispatchMode", "__torch_function__", "__torch_dispatch__",
                "overrides", "_set_torch_function_mode", "_push_on_torch_function_stack"}
 DYNAMIC = {"exec", "eval", "compile", "__import__", "setattr", "delattr", "globals", "__builtins__",
-           "builtins", "sys", "importlib", "inspect", "gc", "ctypes"}
+           "builtins", "sys", "importlib", "inspect", "gc", "ctypes", "vars", "locals", "attrgetter",
+           "methodcaller"}
+# Attributes that reach a module's or a function's namespace, or a running frame's.
+DYNAMIC_ATTRIBUTES = {"__dict__", "__globals__", "__getattribute__", "__code__", "__closure__", "__subclasses__",
+                      "__builtins__", "f_back", "f_globals", "f_locals", "tb_frame", "gi_frame"}
+BUILTIN_NAMES = set(dir(builtins))
 FILES_AND_PROCESSES = {"open", "os", "shutil", "subprocess", "pathlib", "Path", "sqlite3", "glob", "io",
                        "signal", "socket", "multiprocessing", "threading", "nbformat", "nbgrader"}
 FILE_METHODS = {"read_text", "write_text", "read_bytes", "write_bytes", "unlink", "rmtree", "_exit", "system",
@@ -130,8 +138,97 @@ def imported_names(sources: list[str]) -> set[str]:
     return names
 
 
-def scan_answer(grade_id: str, source: str, imported: set[str]) -> list[Flag]:
-    """The flags of one answer cell. `imported`: the names the notebook's imports bind."""
+def _module_level_bindings(tree: ast.Module):
+    """(node, name) for every name a cell binds in the notebook's namespace: assignments, loop and
+    `with` targets, walruses, definitions, imports and deletions outside any function or class."""
+    def names_in(target):
+        if isinstance(target, ast.Name):
+            yield target.id
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                yield from names_in(element)
+        elif isinstance(target, ast.Starred):
+            yield from names_in(target.value)
+
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield node, node.name
+            stack.extend(node.decorator_list)
+            continue  # its body has a scope of its own
+        if isinstance(node, ast.Lambda):
+            continue
+        targets = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.NamedExpr)):
+            targets = [node.target]
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            targets = [node.optional_vars]
+        elif isinstance(node, ast.Delete):
+            targets = node.targets
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                yield node, (alias.asname or alias.name).split(".")[0]
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            yield node, node.name
+        for target in targets:
+            for name in names_in(target):
+                yield node, name
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _import_targets(sources: list[str]) -> dict[str, set[str]]:
+    """name -> what the imports of these cells bind it to ("torch", "course_lib.checks", ...)."""
+    targets: dict[str, set[str]] = {}
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    name = a.asname or a.name.split(".")[0]
+                    targets.setdefault(name, set()).add(a.name if a.asname else a.name.split(".")[0])
+            elif isinstance(node, ast.ImportFrom):
+                for a in node.names:
+                    targets.setdefault(a.asname or a.name, set()).add(f"{node.module}.{a.name}")
+    return targets
+
+
+def _rebindings(tree: ast.Module, protected: dict[str, set[str]], answers: set[str], own: set[str]):
+    """(node, message) for each module-level binding of a name other code relies on: a name the
+    notebook's imports bind (rebound to anything but the same import), a builtin, or another answer's
+    function. `own`: the names this cell may define (its exercise's functions)."""
+    for node, name in _module_level_bindings(tree):
+        if name in answers:
+            yield node, f"redefines {name}, an exercise's answer, outside its answer cell"
+            continue
+        if name in own:
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and name in protected:
+            alias = next(a for a in node.names if (a.asname or a.name).split(".")[0] == name)
+            bound = (f"{node.module}.{alias.name}" if isinstance(node, ast.ImportFrom)
+                     else alias.name if alias.asname else alias.name.split(".")[0])
+            if bound in protected[name] or (not protected[name] and bound == name):
+                continue  # the same import again (or, where the notebook's is unknown, `import torch` itself)
+        if name in protected:
+            yield node, f"rebinds {name}, which the notebook imported, for every later cell (the tests included)"
+        elif name in BUILTIN_NAMES:
+            yield node, f"rebinds the builtin {name} for every later cell (the tests included)"
+
+
+def scan_answer(grade_id: str, source: str, imported: set[str],
+                protected: dict[str, set[str]] | None = None, answers: set[str] = frozenset(),
+                own: set[str] | None = None) -> list[Flag]:
+    """The flags of one answer cell. `imported`: the names the notebook's imports bind.
+
+    protected: name -> import targets of the notebook's other cells; answers: the
+    function names the answer cells define; own: the names this cell may bind
+    (default: the functions and classes it defines, when it is an answer cell).
+    """
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -149,6 +246,10 @@ def scan_answer(grade_id: str, source: str, imported: set[str]) -> list[Flag]:
     def flag(node: ast.AST, what: str) -> None:
         flags.append(Flag(grade_id, getattr(node, "lineno", 1), what))
 
+    if protected is None:
+        protected = {name: set() for name in imported}
+    for node, what in _rebindings(tree, protected, set(answers), defined if own is None else own):
+        flag(node, what)
     for node in ast.walk(tree):
         # 1. replacing what other code relies on: attributes of imported modules or objects
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
@@ -178,6 +279,10 @@ def scan_answer(grade_id: str, source: str, imported: set[str]) -> list[Flag]:
                 flag(node, "uses getattr with a computed name: code looked up at run time")
             elif ready_made(looked_up.value) or looked_up.value.startswith("_reference"):
                 flag(node, f"uses getattr(..., {looked_up.value!r}), a ready-made version of this exercise")
+        # a ready-made version's name as a string, whatever looks it up (vars(m)[...], attrgetter)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value != grade_id \
+                and (ready_made(node.value) or node.value.startswith("_reference")):
+            flag(node, f"names {node.value!r}, a ready-made version of this exercise, in a string")
         # 2. names: ready-made versions, IPython hooks, torch modes, dynamic code, files and processes
         if isinstance(node, ast.Attribute):
             name, root = node.attr, _root_name(node)
@@ -187,6 +292,8 @@ def scan_answer(grade_id: str, source: str, imported: set[str]) -> list[Flag]:
                 flag(node, f"uses {ast.unparse(node)}, a reference answer kept by the course's checks")
             elif name in FILE_METHODS:
                 flag(node, f"uses .{name}(): files, which no exercise needs")
+            elif name in DYNAMIC_ATTRIBUTES:
+                flag(node, f"uses .{name}: a namespace or a running frame, looked up at run time")
         elif isinstance(node, ast.Name):
             name = node.id
             if name in READY_MADE.get(grade_id, ()) and name in imported and name not in defined:
@@ -206,13 +313,48 @@ def scan_answer(grade_id: str, source: str, imported: set[str]) -> list[Flag]:
 
 
 def report(chapter: grading.Chapter, nb) -> dict[str, list[Flag]]:
-    """Exercise grade_id (the test cell) -> the flags of its answer cells, for a learner's notebook."""
+    """Exercise grade_id (the test cell) -> the flags of its answer cells, for a learner's notebook.
+
+    Code cells that are neither answers nor tests and differ from every cell of
+    the release (added or edited by the learner) are read too: their flags count
+    against every exercise whose test cell comes after them, as they run first.
+    """
     answers = grading.solution_sources(nb)
     others = [c.source for c in nb.cells if c.cell_type == "code" and not grading.is_solution_cell(c)]
     imported = imported_names(others + list(answers.values()))
+    released = grading.read_notebook(chapter.release)
+    # what the release's own cells import: a learner's cell that binds one of these names otherwise rebinds it
+    protected = _import_targets([c.source for c in released.cells
+                                 if c.cell_type == "code" and not grading.is_solution_cell(c)])
+    answer_functions = _answer_functions(chapter)
     flags: dict[str, list[Flag]] = {}
     for exercise in chapter.exercises():
-        found = [f for gid in exercise.solution_ids for f in scan_answer(gid, answers.get(gid, ""), imported)]
+        found = [f for gid in exercise.solution_ids
+                 for f in scan_answer(gid, answers.get(gid, ""), imported, protected,
+                                      set().union(*answer_functions.values()) - answer_functions.get(gid, set()))]
         if found:
             flags[exercise.grade_id] = found
+    release = {c.source.strip() for c in released.cells if c.cell_type == "code"}
+    test_positions = {grading.grade_meta(c)["grade_id"]: i for i, c in enumerate(nb.cells) if grading.is_test_cell(c)}
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or grading.is_solution_cell(cell) or grading.is_test_cell(cell) \
+                or cell.source.strip() in release:
+            continue
+        found = scan_answer(f"cell {i + 1} (not an answer cell)", cell.source, imported, protected,
+                            set().union(*answer_functions.values()), own=set())
+        for exercise in chapter.exercises():
+            if found and test_positions.get(exercise.grade_id, -1) > i:
+                flags.setdefault(exercise.grade_id, []).extend(found)
     return flags
+
+
+def _answer_functions(chapter: grading.Chapter) -> dict[str, set[str]]:
+    """Answer cell -> the functions and classes its reference answer defines (what the tests call)."""
+    out = {}
+    for gid, source in grading.solution_sources(grading.read_notebook(chapter.source)).items():
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        out[gid] = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    return out

@@ -49,6 +49,17 @@ TRICKS = {
                               "course_lib.attention.scaled_dot_product_attention, a ready-made version"),
     "torch's built-in": ("import torch.nn.functional as F\n_ = F.scaled_dot_product_attention\n",
                          "F.scaled_dot_product_attention, a ready-made version"),
+    "rebinds the checks": ("class Quiet:\n    def __getattr__(self, name):\n        return print\nchecks = Quiet()\n",
+                           "rebinds checks, which the notebook imported"),
+    "rebinds a builtin": ("abs = lambda x: 0\n", "rebinds the builtin abs"),
+    "rebinds by import": ("from builtins import print as checks\n", "rebinds checks"),
+    "rebinds in a loop": ("for math in [None]:\n    pass\n", "rebinds math"),
+    "vars of a module": ("ok = vars(torch)['allclose']\n", "uses vars"),
+    "a module's __dict__": ("ok = torch.__dict__['allclose']\n", "uses .__dict__"),
+    "attrgetter": ("from operator import attrgetter\nok = attrgetter('allclose')(torch)\n", "uses attrgetter"),
+    "a function's globals": ("g = checks.check_scaled_dot_product_attention.__globals__\n", "uses .__globals__"),
+    "a running frame": ("import traceback\nf = traceback.extract_stack\ng = (lambda: 0).__code__\n", "__code__"),
+    "a ready-made name in a string": ("name = '_reference_' 'attention'\n", "in a string"),
 }
 
 
@@ -174,3 +185,50 @@ def test_every_ready_made_version_is_flagged_in_every_chapter(chapter):
                 missed.append(f"{answer_cell}: {call.splitlines()[0]} -> {named}")
     assert tried > 0
     assert not missed, "\n".join(missed)
+
+
+def _release_with(chapter_name: str, answers: dict[str, str], extra_cells: dict[int, str]):
+    """The chapter's release with the reference answers, and ordinary code cells added at the given indices
+    (counted in the release) or, where the index is an ordinary code cell, that cell's source replaced."""
+    import nbformat
+
+    chapter = grading.find_chapter(chapter_name, ROOT)
+    nb = grading.fill_answers(grading.read_notebook(chapter.release), {**grading.reference_answers(chapter), **answers})
+    for index in sorted(extra_cells, reverse=True):
+        cell = nb.cells[index]
+        if cell.cell_type == "code" and not grading.grade_meta(cell):
+            cell.source = extra_cells[index]
+        else:
+            nb.cells.insert(index, nbformat.v4.new_code_cell(extra_cells[index]))
+    return chapter, nb
+
+
+def test_added_and_edited_cells_are_read_against_the_exercises_after_them():
+    """The grader restores the locked test cells only: a cell the learner adds or edits runs before the
+    tests that follow it, so its tricks count against each of them (and not against earlier ones)."""
+    chapter = grading.find_chapter("10_scale", ROOT)
+    release = grading.read_notebook(chapter.release)
+    first_test = next(i for i, c in enumerate(release.cells) if grading.is_test_cell(c))
+    exercises = [e.grade_id for e in chapter.exercises()]
+    _, nb = _release_with("10_scale", {}, {first_test: "torch.allclose = lambda *a, **k: True\n"})
+    flags = integrity.report(chapter, nb)
+    assert sorted(flags) == sorted(exercises), flags  # before the first test cell: every exercise
+    assert all("not an answer cell" in str(f) and "torch.allclose" in f.what for fs in flags.values() for f in fs)
+    # an ordinary cell of the release, edited to redefine an answer with the library's version
+    demo = next(i for i, c in enumerate(release.cells)
+                if i > first_test and c.cell_type == "code" and not grading.grade_meta(c))
+    _, nb = _release_with("10_scale", {}, {demo: "from course_lib.distributed import average_gradients\n"})
+    flags = integrity.report(chapter, nb)
+    assert exercises[0] not in flags and set(flags) == set(exercises[1:]), flags
+    assert any("redefines average_gradients" in f.what for f in flags[exercises[1]])
+    # honest additions are not flags: a print, a plot, a note to self
+    _, nb = _release_with("10_scale", {}, {first_test: "print(average_gradients)\nx = torch.zeros(3)\n"})
+    assert integrity.report(chapter, nb) == {}
+
+
+def test_an_answer_cell_may_not_redefine_another_exercise():
+    chapter = grading.find_chapter("10_scale", ROOT)
+    cheat = "def flops_per_token(config, seq_len):\n    return 0\n\ndef average_gradients(model):\n    pass\n"
+    _, nb = _release_with("10_scale", {"flops_per_token": cheat}, {})
+    flags = integrity.report(chapter, nb)
+    assert any("redefines average_gradients" in f.what for fs in flags.values() for f in fs), flags
