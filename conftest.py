@@ -91,18 +91,20 @@ def pytest_collect_file(file_path, parent):
 
 # The longest files first. pytest-xdist (--dist loadfile) hands whole files to the two
 # workers in collection order; a long file collected last runs alone at the end while
-# the other worker idles. Seconds measured on the 2-core CI machine (one worker each).
+# the other worker idles. Seconds measured on the 2-core CI machine (one worker each;
+# `make test` with --durations, 2026-12-05).
 LONGEST_FIRST = {
-    "test_grading.py": 210, "test_grade_class.py": 160, "solutions/03_attention": 150,
-    "test_autograde_05_transformer.py": 150, "test_autograde_03_attention.py": 140, "test_pretrain_bert.py": 135,
-    "test_autograde_01_rnn.py": 135, "test_autograde_06_gpt.py": 115, "test_autograde_02_seq2seq.py": 115,
-    "solutions/05_transformer": 110, "test_autograde_04_self_attention.py": 110, "test_autograde_07_bert.py": 100,
-    "solutions/08_finetuning": 90, "test_autograde_08_finetuning.py": 90, "solutions/07_bert": 110,
-    "test_cli.py": 90, "solutions/02_seq2seq": 75, "test_pretrain.py": 75, "solutions/01_rnn": 60,
-    "test_browser.py": 55, "solutions/06_gpt": 50, "solutions/04_self_attention": 40,
-    "solutions/00_embeddings": 110, "test_autograde_00_embeddings.py": 100, "test_embeddings.py": 20,
-    "test_pretrain_assistant.py": 330, "solutions/09_assistant": 180, "test_autograde_09_assistant.py": 240,
-    "test_autograde_10_scale.py": 200, "solutions/10_scale": 100, "test_distributed.py": 80,
+    "test_pretrain_assistant.py": 360, "test_autograde_10_scale.py": 230, "solutions/09_assistant": 240,
+    "solutions/03_attention": 210, "test_autograde_09_assistant.py": 200, "test_grade_class.py": 180,
+    "test_grading.py": 150, "solutions/02_seq2seq": 140, "test_pretrain_bert.py": 135,
+    "test_autograde_05_transformer.py": 125, "solutions/07_bert": 120, "test_autograde_03_attention.py": 110,
+    "test_autograde_04_self_attention.py": 105, "solutions/10_scale": 100, "test_cli.py": 100,
+    "test_autograde_00_embeddings.py": 100, "solutions/08_finetuning": 95, "solutions/01_rnn": 90,
+    "test_autograde_01_rnn.py": 90, "test_autograde_06_gpt.py": 90, "solutions/05_transformer": 85,
+    "test_autograde_07_bert.py": 85, "test_autograde_08_finetuning.py": 75, "test_autograde_02_seq2seq.py": 75,
+    "test_pretrain.py": 75, "test_distributed.py": 60, "test_release.py": 60, "test_browser.py": 55,
+    "solutions/06_gpt": 50, "solutions/00_embeddings": 50, "test_benchmarks.py": 50,
+    "solutions/04_self_attention": 40, "test_embeddings.py": 20,
 }
 
 
