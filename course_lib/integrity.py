@@ -124,18 +124,7 @@ def _assigned_objects(target: ast.AST):
 
 def imported_names(sources: list[str]) -> set[str]:
     """Every name an import binds anywhere in these cells (modules and objects alike)."""
-    names: set[str] = set()
-    for source in sources:
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names.update((a.asname or a.name).split(".")[0] for a in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                names.update(a.asname or a.name for a in node.names)
-    return names
+    return set(_import_targets(sources))
 
 
 def _module_level_bindings(tree: ast.Module):
