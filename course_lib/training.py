@@ -107,7 +107,7 @@ def fit(
         if scheduler is not None:
             scheduler.step()
 
-        loss_value = float(loss)
+        loss_value = loss.item() if isinstance(loss, torch.Tensor) else float(loss)  # grad_fn may return a float
         if not math.isfinite(loss_value):
             raise FloatingPointError(
                 f"loss became {loss_value} at step {step + 1}: try a lower learning rate "
