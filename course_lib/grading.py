@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 
-from .sandbox import DEATH_CAUSES, KERNEL_DIED, NOT_RUN
+from .executor import DEATH_CAUSES, KERNEL_DIED, NOT_RUN
 
 NB_VERSION = 4
 DEFAULT_CELL_TIMEOUT = 120  # seconds per cell under autograde
