@@ -7,7 +7,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ._common import _call, _expect_close, _generator, _inputs_unchanged, _randn, _report, expect_shape, expect_tensor
+from ._common import (_call, _close, _expect_close, _generator, _inputs_unchanged, _randn, _report, expect_shape,
+                      expect_tensor)
 
 __all__ = ["check_one_hot_embed", "check_skipgram_pairs", "check_negative_sampling_loss", "check_analogy"]
 
@@ -42,6 +43,36 @@ def check_one_hot_embed(fn: Callable) -> None:
              (weight[ids].sum(0, keepdim=True).expand(4, d), "you summed over the words: each id keeps its own row")]
     _expect_close(out, weight[ids], "the embeddings", "weight[ids] (what nn.Embedding returns)", atol=1e-12,
                   wrong_answers=wrong, passed="one-hot times the matrix equals the lookup weight[ids]")
+    # ids that never reach the last word: the one-hot length must still come from weight
+    few = torch.tensor([2, 0, 2])
+    size_hint = ("the one-hot vectors must have length V = weight.shape[0] (7 here), whatever ids hold: "
+                 "F.one_hot(ids) without num_classes makes them ids.max() + 1 long (3 for ids [2, 0, 2]); "
+                 "pass num_classes=weight.shape[0]")
+    try:
+        out_few = fn(few, weight)
+    except (RuntimeError, IndexError, ValueError) as err:
+        raise AssertionError(f"one_hot_embed raised on ids [2, 0, 2] with a 7-row weight: {err}\n"
+                             f"Hint: {size_hint}") from err
+    expect_shape(out_few, (3, d), "one_hot_embed(ids [2, 0, 2], weight of shape (7, 3))", hint=size_hint)
+    _expect_close(out_few, weight[few], "the embeddings of ids [2, 0, 2]", "weight[ids]", atol=1e-12,
+                  hint=size_hint, passed="ids that do not use the whole vocabulary: the one-hot length is "
+                                         "weight.shape[0]")
+    # one id: a (1,) tensor keeps its axis, a 0-d id gives one row (d,)
+    single_hint = ("the output has the shape of ids plus a last axis of size d: squeeze() drops EVERY axis of "
+                   "size 1 (here the axis of the single id); leave the shape alone, or squeeze only a named dim")
+    for single, shape, what in [(torch.tensor([5]), (1, d), "ids of shape (1,), a single id"),
+                                (torch.tensor(5), (d,), "a 0-d id, torch.tensor(5)")]:
+        try:
+            out_single = fn(single, weight)
+        except (RuntimeError, IndexError, ValueError, TypeError) as err:
+            raise AssertionError(f"one_hot_embed raised on {what}: {err}\nHint: ids can have any shape, one id "
+                                 "included: build the one-hot vectors over a new last axis (F.one_hot does) and "
+                                 "keep the leading shape") from err
+        expect_shape(out_single, shape, f"one_hot_embed({what}, weight of shape (7, 3))", hint=single_hint)
+        if not _close(out_single, weight[single], atol=1e-12):
+            raise AssertionError(f"one_hot_embed({what}) differs from weight[ids]: the id's one-hot vector "
+                                 "times weight is row 5 of weight")
+    _report("a single id: shape (1,) gives (1, d), a 0-d id gives (d,)")
     ids_2d = torch.tensor([[1, 2, 3], [6, 5, 1]])
     try:
         out_2d = fn(ids_2d, weight)
@@ -132,6 +163,21 @@ def check_skipgram_pairs(fn: Callable) -> None:
         raise AssertionError(f"with repeated words [3, 5, 3, 3] and window 1 the pairs should be {expected} "
                              f"(pair, count), got {got}: pair the positions, then look up their ids")
     _report("repeated words: each position makes its own pairs, (3, 3) included when two 3s are neighbours")
+    # one word: no pairs, but still an (N, 2) LongTensor with N = 0 (torch.cat of them works, as in training)
+    try:
+        none = fn(torch.tensor([4]), 2)
+    except (RuntimeError, IndexError, ValueError, TypeError) as err:
+        raise AssertionError(f"skipgram_pairs raised on a one-word sentence (ids of shape (1,)): {err}\nHint: a "
+                             "one-word sentence has no pairs; return an empty (0, 2) LongTensor, "
+                             "torch.empty(0, 2, dtype=torch.long) (torch.cat of an empty list fails, and squeeze() "
+                             "turns the (1,) ids into a 0-d tensor)") from err
+    none = expect_tensor(none, "skipgram_pairs of a one-word sentence")
+    if tuple(none.shape) != (0, 2) or none.dtype != torch.long:
+        raise AssertionError(f"skipgram_pairs of a one-word sentence returned shape {tuple(none.shape)} and dtype "
+                             f"{none.dtype}, expected shape (0, 2) and torch.long: no pairs is still an (N, 2) "
+                             "LongTensor with N = 0, which torch.cat can join with other sentences' pairs. "
+                             "torch.tensor([]) has shape (0,) and is float: use torch.empty(0, 2, dtype=torch.long) "
+                             "or torch.tensor(pairs, dtype=torch.long).reshape(-1, 2)")
     for T, window in [(3, 5), (1, 2)]:
         short = torch.arange(T)
         got = _pair_counts(_call(fn, short, window))
@@ -140,7 +186,8 @@ def check_skipgram_pairs(fn: Callable) -> None:
             raise AssertionError(f"a {T}-word sentence with window {window} should give {sum(expected.values())} "
                                  f"pairs {sorted(expected)}, got {sorted(got)}: the window is cut at the "
                                  "sentence's ends")
-    _report("a window wider than the sentence is cut at its ends; a one-word sentence has no pairs")
+    _report("a window wider than the sentence is cut at its ends; a one-word sentence has no pairs, an empty (0, 2) "
+            "tensor")
     print("All skip-gram pair checks passed.")
 
 
@@ -178,6 +225,25 @@ def check_negative_sampling_loss(fn: Callable) -> None:
     ]
     _expect_close(loss, expected, "the loss", "-log s(context.center) - sum_k log s(-negative_k.center), averaged",
                   atol=1e-10, wrong_answers=wrong, passed="matches the definition on a batch of 4 with 3 negatives")
+    # one negative per pair, and a batch of one pair: axes of size 1 must survive
+    for B1, k1 in [(3, 1), (1, 3)]:
+        c1, o1, n1 = _randn(B1, d, gen=gen), _randn(B1, d, gen=gen), _randn(B1, k1, d, gen=gen)
+        what = f"the loss of a batch of {B1} with k = {k1} negative{'s' if k1 > 1 else ''}"
+        effect = ("k = 1 the (B, k) scores become (B,), and the sum over the negatives sums over the batch"
+                  if k1 == 1 else "B = 1 the (B, k) scores become (k,)")
+        squeeze_hint = (f"squeeze() without a dim drops EVERY axis of size 1: with {effect}; squeeze only the axis "
+                        "you mean (squeeze(-1)) or index it ([..., 0])")
+        try:
+            value = fn(c1, o1, n1)
+        except (RuntimeError, IndexError) as err:
+            raise AssertionError(f"negative_sampling_loss raised on a batch of {B1} with k = {k1}: {err}\n"
+                                 f"Hint: {squeeze_hint}") from err
+        expect_shape(value, (), what, hint="return the MEAN over the batch, a scalar")
+        scores1 = torch.einsum("bkd,bd->bk", n1, c1)
+        if not _close(value, -(F.logsigmoid((c1 * o1).sum(-1)) + F.logsigmoid(-scores1).sum(-1)).mean(), atol=1e-10):
+            raise AssertionError(f"{what} differs from the definition (the batch of 4 with 3 negatives matched it): "
+                                 f"{squeeze_hint}")
+    _report("one negative per pair (k = 1) and a batch of one pair (B = 1) give the definition's loss")
     # far from the decision boundary: a naive log(sigmoid(x)) underflows to log(0) = -inf
     big = 60.0
     loss = _call(fn, center * big, -context * big / 10, negatives * big)
@@ -198,6 +264,56 @@ def check_negative_sampling_loss(fn: Callable) -> None:
     _expect_close(grad, expected_grad, "the gradient with respect to center (float32 inputs)", "the definition's",
                   atol=1e-5, passed="float32 inputs work and the gradient reaches the center vectors")
     print("All negative sampling loss checks passed.")
+
+
+def _negative_analogy_vectors() -> torch.Tensor:
+    """Eight words in which every candidate (0-4) points AWAY from unit(6) - unit(5) + unit(7): all their cosine
+    similarities are negative (about -0.8 to -1), so a, b and c masked with 0 would still win."""
+    gen = _generator(5)
+    vectors = _randn(8, 3, gen=gen)
+    unit = F.normalize(vectors, dim=-1)
+    target = F.normalize(unit[6] - unit[5] + unit[7], dim=0)
+    lengths = torch.tensor([0.5, 3.0, 1.0, 2.0, 0.2], dtype=torch.float64)
+    vectors[:5] = (-target + 0.4 * _randn(5, 3, gen=gen)) * lengths[:, None]
+    return vectors
+
+
+def _analogy_variants(vectors: torch.Tensor, a: int, b: int, c: int, reference: Callable) -> dict[str, int]:
+    """The answers that common mistakes give to a : b :: c : ?"""
+    unit = F.normalize(vectors, dim=-1)
+    target = unit[b] - unit[a] + unit[c]
+    raw_target = vectors[b] - vectors[a] + vectors[c]
+
+    def best(scores: torch.Tensor, fill: float = -math.inf) -> int:
+        scores = scores.clone()
+        scores[[a, b, c]] = fill
+        return int(scores.argmax())
+
+    candidates = [w for w in range(len(vectors)) if w not in (a, b, c)]
+    return {"kept": int((unit @ target).argmax()), "zero": best(unit @ target, 0.0),
+            "shifted": int((unit[candidates] @ target).argmax()), "reversed": reference(vectors, b, a, c),
+            "dot": best(vectors @ raw_target), "raw_offset": best(unit @ raw_target),
+            "long_candidates": best(vectors @ target)}
+
+
+_ANALOGY_HINTS = {
+    "kept": "you returned one of the question's words: leave a, b and c out of the candidates (set their similarity "
+            "to -inf)",
+    "zero": "one of the question's words won although you masked them: their similarity was set to 0 (or another "
+            "number above -1), but a cosine similarity runs from -1 to 1, and in this question every other word "
+            "scores below 0. Set the similarity of a, b and c to -inf",
+    "shifted": "the returned index is a position in the list of candidates without a, b and c, not a word id: "
+               "return an index into the full vocabulary (map the position back), or keep every word in place and "
+               "set the similarity of a, b and c to -inf",
+    "reversed": "the offset runs from a to b, so add b - a to c (not a - b)",
+    "dot": "a dot product favours long vectors: compare with cosine similarity (normalise every vector to unit "
+           "length first)",
+    "raw_offset": "the offset b - a + c was built from the raw vectors, so the longest of a, b and c dominates "
+                  "it: normalise each of the three to unit length BEFORE forming unit(b) - unit(a) + unit(c) "
+                  "(the cosine with the candidates is right)",
+    "long_candidates": "the candidates' vectors are not normalised, so a dot product with the offset favours long "
+                       "vectors: compare with cosine similarity (normalise every vector to unit length)",
+}
 
 
 def check_analogy(fn: Callable) -> None:
@@ -224,35 +340,35 @@ def check_analogy(fn: Callable) -> None:
                              + (f" of shape {tuple(answer.shape)}" if isinstance(answer, torch.Tensor) else ""))
     _inputs_unchanged(saved, [vectors])
     _report("returns one word id, vectors unchanged")
-    expected = reference(vectors, a, b, c)
-    assert expected == 3
-    if answer != expected:
-        raw = vectors @ (vectors[b] - vectors[a] + vectors[c])
-        raw[[a, b, c]] = -math.inf
-        raise AssertionError(f"analogy(vectors, {a}, {b}, {c}) returned {answer}, expected {expected}: "
-                             + _analogy_diagnosis(vectors, a, b, c, answer, reference,
-                                                  dot_product=int(raw.argmax())))
+    negative = _negative_analogy_vectors()
+    # the questions, each with its vectors; the last: every candidate's similarity is negative
+    questions = [(vectors, 0, 1, 2), (vectors, 4, 5, 6), (vectors, 7, 2, 11), (vectors, 10, 8, 1), (negative, 5, 6, 7)]
+    answers = [answer] + [int(_call(fn, v.clone(), *q)) for v, *q in questions[1:]]
+    expected = [reference(v, *q) for v, *q in questions]
+    assert expected[0] == 3
+    variants = [_analogy_variants(v, *q, reference) for v, *q in questions]
+    # a mistake is named if it gives every answer given (at one question two mistakes can agree)
+    explains_all = [k for k in _ANALOGY_HINTS if all(var[k] == got for var, got in zip(variants, answers))]
+
+    def expect(i: int) -> None:
+        if answers[i] != expected[i]:
+            v, *q = questions[i]
+            here = [k for k in _ANALOGY_HINTS if variants[i][k] == answers[i]]
+            diagnosis = (_ANALOGY_HINTS[explains_all[0]] if explains_all else _ANALOGY_HINTS[here[0]] if here
+                         else "the answer maximises cos(v, unit(b) - unit(a) + unit(c)) over every word but a, b "
+                              "and c")
+            raise AssertionError(f"analogy(vectors, {q[0]}, {q[1]}, {q[2]}) returned {answers[i]}, expected "
+                                 f"{expected[i]}: {diagnosis}")
+
+    expect(0)
     _report("cosine similarity, not the dot product: a short vector in the right direction wins")
-    for (a, b, c) in [(4, 5, 6), (7, 2, 11), (10, 8, 1)]:
-        answer, expected = int(_call(fn, vectors, a, b, c)), reference(vectors, a, b, c)
-        if answer != expected:
-            raise AssertionError(f"analogy(vectors, {a}, {b}, {c}) returned {answer}, expected {expected}: "
-                                 + _analogy_diagnosis(vectors, a, b, c, answer, reference))
+    for i in (1, 2, 3):
+        expect(i)
     _report("three more analogies agree with unit(b) - unit(a) + unit(c), inputs left out")
+    expect(4)
+    _report("a question whose every candidate has a negative similarity: a, b and c still never win")
     answer = int(_call(fn, vectors.float(), 0, 1, 2))
     if answer != 3:
         raise AssertionError(f"with float32 vectors analogy returned {answer}, expected 3 (as with float64)")
     _report("float32 vectors (what a trained model has) give the same answer")
     print("All analogy checks passed.")
-
-
-def _analogy_diagnosis(vectors, a, b, c, answer, reference, dot_product=None) -> str:
-    if answer in (a, b, c):
-        return "you returned one of the question's words: leave a, b and c out of the candidates (set their " \
-               "similarity to -inf)"
-    if answer == reference(vectors, b, a, c):
-        return "the offset runs from a to b, so add b - a to c (not a - b)"
-    if answer == dot_product:
-        return "a dot product favours long vectors: compare with cosine similarity (normalise every vector to " \
-               "unit length first)"
-    return "the answer maximises cos(v, unit(b) - unit(a) + unit(c)) over every word but a, b and c"
