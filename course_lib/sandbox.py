@@ -1,47 +1,141 @@
 """The autograder's kernel in a sandbox, and a kernel that ignores interrupts stopped.
 
-Graded code runs as the person who grades it, so without a sandbox an answer
-cell can read the hidden tests and reference answers (solutions/, git's
-history), write the gradebook, or rewrite another student's submission before
-it is graded. On Linux with bubblewrap (Debian's `bubblewrap` package), the
-grader starts each kernel through `python -m course_lib.sandbox`, which runs
-it under `bwrap`:
+Graded code runs on the grader's machine, so without a sandbox an answer cell
+can read the hidden tests and reference answers (solutions/, git's history),
+write the gradebook, or rewrite another student's submission before it is
+graded. On Linux with bubblewrap (Debian's `bubblewrap` package), the grader
+starts each kernel through `python -m course_lib.sandbox`, which stays outside
+as the kernel's supervisor and runs the kernel under `bwrap`.
 
-- the whole file system read-only, so nothing outside the kernel's own
-  folder can be changed: not the gradebook, not another submission, not the
-  learner's home (where an IPython startup file would run in every later
-  kernel);
-- the course clone hidden except what a notebook needs (course_lib with its
-  data, the checkpoints, a virtual environment inside the clone), and so
-  solutions/, .git, notebooks/, submitted/ and the instructor's gradebook;
-- the grading folder hidden except the kernel's own copy of the submission,
-  the only writable place besides a private /tmp;
-- Jupyter's runtime folder hidden except the kernel's connection file (a
-  running Lab's token there would let code drive the server);
-- its own process namespace, so it cannot see whose command line started it
-  (the learner's file name) or signal anyone else, and it dies with its parent.
+What is guaranteed where the sandbox runs (`unavailable_reason()` is None):
 
-The network stays shared: the kernel talks to the grader over localhost TCP
-(Jupyter's protocol), so a kernel could still reach other local services.
+- No privileges, whoever grades. The kernel runs in its own user namespace
+  with no capabilities at all (CapEff 0) and cannot create another one
+  (--disable-userns), with no_new_privs. When the grader runs as root (a
+  container, CI), bwrap itself is started as uid/gid 65534 (nobody;
+  COURSE_SANDBOX_UID changes it), so the kernel is not root on the host
+  either: it cannot unmount, remount or mount anything, whatever it calls.
+- A file system of its own: a read-only minimal root built from /usr (and
+  /bin, /lib*), /etc, the Python installation and virtual environment (at
+  their own paths), and the course's `course_lib` and `checkpoints` at
+  /opt/course (PYTHONPATH points there). Nothing else of the machine is
+  there: not the clone (solutions/, .git, notebooks/, the gradebook), not the
+  grading folder, not the learner's home, not Jupyter's runtime folder (a
+  running Lab's token lives there).
+- Nothing it writes reaches the grader. Its working folder is
+  /home/learner/<chapter>, a size-limited tmpfs holding a *copy* of the files
+  of the folder nbgrader started it in (regular files only, copied by the
+  launcher through open file descriptors); /tmp and /dev/shm are
+  size-limited tmpfs too. nbgrader's autograded folder is never mounted, so
+  a symlink or FIFO made by the kernel cannot redirect or block what the
+  grader writes afterwards. The only writable host folder is a private,
+  empty one for the kernel's Jupyter sockets (/run/kernel inside), made
+  by the launcher for this kernel alone and deleted when it ends.
+- No network: its own network namespace with only a loopback interface. The
+  grader talks to it over Jupyter's `ipc` transport (unix sockets in that
+  private folder); `configure()` selects it. The connection file the kernel
+  reads (/run/kernel.json) names only neutral paths; the grader's own
+  connection info names socket paths under the grading folder, which the
+  launcher links to the private folder, so any client (nbclient, or a second
+  BlockingKernelClient in another process built from
+  `km.get_connection_info()`) connects as usual.
+- Its own PID, IPC, UTS and (where the kernel has them) cgroup namespaces, a
+  new session (no terminal to inject keystrokes into), and it dies with the
+  grader.
+- Limits, set before the kernel starts (environment variables change them):
+  address space per process (COURSE_SANDBOX_MEMORY, default 8G), CPU seconds
+  per process (COURSE_SANDBOX_CPU_SECONDS, default 7200), file size (1G),
+  processes and threads (COURSE_SANDBOX_PROCESSES, default 1024, counted in
+  the sandbox's own user namespace on Linux >= 5.14), open files (4096), no
+  core files; /tmp and the working folder hold 1G each
+  (COURSE_SANDBOX_TMP_SIZE), /dev/shm 512M.
+- A fresh IPython profile (no startup files) and a private matplotlib cache.
+- The environment: the grader's variables minus any that name the grading
+  folder, the clone, the learner's file or Jupyter's folders.
 
-Where bwrap is missing or cannot create namespaces (macOS, Windows, a
-container without them), grading runs without a sandbox and says so.
+What is not guaranteed:
+
+- The mount table (/proc/self/mountinfo) still names the source of each
+  read-only bind: the Python installation and virtual environment (which may
+  lie in the clone, e.g. <clone>/.venv), `<clone>/course_lib` and
+  `<clone>/checkpoints`, the private socket folder (a random name under the
+  temporary folder) and the host's devices. It names no path of the grading
+  folder, no submission, not solutions/ and not the learner's file, as long
+  as the grading folder is a throw-away one (`course grade`, `course check`);
+  with the course's own nbgrader_config.py (the formgrader) the grading
+  folder is the clone itself, so those sources lie inside it.
+- Memory is limited per process (address space), not for the kernel and its
+  children together (that needs cgroups, which an unprivileged grader cannot
+  set up everywhere); the CPU limit is CPU time, not wall time (the grader's
+  cell timeout is wall time).
+- No GPU: /dev holds only the basic devices, so code runs on the CPU.
+- Where bwrap is missing or cannot create namespaces (macOS, Windows, a
+  container without unprivileged user namespaces, or with a seccomp policy
+  that forbids them), grading runs without a sandbox and says so
+  (`unavailable_reason()`), and COURSE_NO_SANDBOX turns it off on purpose.
 """
 from __future__ import annotations
 
 import functools
 import json
 import os
+import re
+import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 KERNEL_NAME = "course-sandbox"
 ROOT = Path(__file__).resolve().parent.parent
-# what a notebook needs from the clone; everything else there is hidden
+# what a notebook needs from the clone, shown at /opt/course/<name> read-only; everything else is absent
 NEEDED_FROM_CLONE = ("course_lib", "checkpoints")
+COURSE_INSIDE = "/opt/course"
+HOME_INSIDE = "/home/learner"
+SOCKETS_INSIDE = "/run/kernel"
+CONNECTION_INSIDE = "/run/kernel.json"
+UNPRIVILEGED_ID = 65534  # nobody: who bwrap runs as when the grader is root
+
+GIB = 1 << 30
+DEFAULT_MEMORY = 8 * GIB
+DEFAULT_CPU_SECONDS = 7200
+DEFAULT_PROCESSES = 1024
+DEFAULT_TMP_SIZE = GIB
+SHM_SIZE = GIB // 2
+FILE_SIZE = GIB
+OPEN_FILES = 4096
+MAX_COPIED_FILES = 500
+
+
+def _size(text: str) -> int:
+    """'8G', '512M', '1024K' or bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", text, re.IGNORECASE)
+    if not match:
+        raise ValueError(f"not a size: {text!r} (say 8G, 512M or a number of bytes)")
+    return int(float(match.group(1)) * 1024 ** " KMGT".index((match.group(2) or " ").upper()))
+
+
+def limits() -> dict[str, int]:
+    """The limits each sandboxed kernel gets (from COURSE_SANDBOX_* variables, else the defaults)."""
+    env = os.environ
+    return {
+        "memory": _size(env["COURSE_SANDBOX_MEMORY"]) if env.get("COURSE_SANDBOX_MEMORY") else DEFAULT_MEMORY,
+        "cpu_seconds": int(env.get("COURSE_SANDBOX_CPU_SECONDS") or DEFAULT_CPU_SECONDS),
+        "processes": int(env.get("COURSE_SANDBOX_PROCESSES") or DEFAULT_PROCESSES),
+        "tmp_size": _size(env["COURSE_SANDBOX_TMP_SIZE"]) if env.get("COURSE_SANDBOX_TMP_SIZE") else DEFAULT_TMP_SIZE,
+        "file_size": FILE_SIZE,
+        "open_files": OPEN_FILES,
+    }
+
+
+def _sandbox_uid() -> int | None:
+    """The uid bwrap runs as: None (the grader's own) unless the grader is root."""
+    if os.geteuid() != 0:
+        return None
+    return int(os.environ.get("COURSE_SANDBOX_UID") or UNPRIVILEGED_ID)
 
 
 # --------------------------------------------------------------------------
@@ -50,16 +144,25 @@ NEEDED_FROM_CLONE = ("course_lib", "checkpoints")
 
 @functools.lru_cache(maxsize=1)
 def unavailable_reason() -> str | None:
-    """None when kernels can run under bwrap here, else why not (one line)."""
+    """None when kernels can run under bwrap here, else why not (one line).
+
+    The trial starts this Python in the sandbox exactly as a kernel is
+    started (user, network, PID, IPC and UTS namespaces, size-limited tmpfs,
+    the same read-only root, dropped to nobody when run as root).
+    """
     if os.environ.get("COURSE_NO_SANDBOX"):
         return "COURSE_NO_SANDBOX is set"
     if not sys.platform.startswith("linux"):
         return f"bubblewrap runs on Linux only (this is {sys.platform})"
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
+    if shutil.which("bwrap") is None:
         return "bwrap is not installed (Debian/Ubuntu: apt install bubblewrap)"
-    trial = subprocess.run([bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
-                            "--die-with-parent", "true"], capture_output=True, text=True)
+    try:
+        # in a process of its own: as root, the launcher changes its own mount namespace
+        trial = subprocess.run([sys.executable, "-m", "course_lib.sandbox", "--trial"], capture_output=True,
+                               text=True, timeout=60, env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                                   filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))))
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"bwrap cannot create a sandbox here ({str(error)[:160]})"
     if trial.returncode != 0:
         detail = (trial.stderr.strip().splitlines() or ["no message"])[-1]
         return f"bwrap cannot create a sandbox here ({detail[:160]})"
@@ -73,9 +176,10 @@ def available() -> bool:
 def write_kernelspec(folder: Path, grading_root: Path, hide: list[Path] = ()) -> Path:
     """Write the sandboxed kernel's spec under folder/kernels/; return `folder` (for JUPYTER_PATH).
 
-    `grading_root` is the throw-away nbgrader course: hidden from each kernel
-    except the kernel's own working folder. `hide` adds paths outside the
-    clone that no kernel may read (the learner's own file for `course check`).
+    `grading_root` is the throw-away nbgrader course and `hide` paths outside
+    it that no kernel may read (the learner's own file for `course check`):
+    neither is in the sandbox, and no environment variable the kernel sees
+    names them.
     """
     spec_dir = folder / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
@@ -92,6 +196,20 @@ def write_kernelspec(folder: Path, grading_root: Path, hide: list[Path] = ()) ->
     return folder
 
 
+def socket_prefix(grading_root: Path) -> str:
+    """Where the grader's side of each kernel's unix sockets lie: `<prefix>-<port>`.
+
+    Under the grading folder (deleted with it); a unix socket path holds at
+    most 107 bytes, so a deep grading folder falls back to a private
+    temporary folder.
+    """
+    folder = Path(grading_root).resolve() / ".course" / "kernels"
+    if len(str(folder)) > 80:
+        folder = Path(tempfile.mkdtemp(prefix="course-kernels-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / "kernel")
+
+
 def configure(c, grading_root: str | Path, hide: list[str | Path] = ()) -> None:
     """Set up an nbgrader config `c` so that autograde grades as `course grade` does.
 
@@ -100,7 +218,8 @@ def configure(c, grading_root: str | Path, hide: list[str | Path] = ()) -> None:
     each grading run): nbgrader's executor becomes GuardedExecute and, where
     bwrap works, every kernel starts in the sandbox. The kernel spec is written
     under grading_root/.course/jupyter and put first on JUPYTER_PATH for this
-    process (nbgrader looks kernels up there).
+    process (nbgrader looks kernels up there). Kernels talk over unix sockets
+    (the sandbox has no network).
     """
     from nbgrader.converters.autograde import Autograde
 
@@ -113,64 +232,316 @@ def configure(c, grading_root: str | Path, hide: list[str | Path] = ()) -> None:
         folder = write_kernelspec(Path(grading_root) / ".course" / "jupyter", Path(grading_root), list(hide))
         os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(folder), os.environ.get("JUPYTER_PATH")]))
         c.Execute.kernel_name = KERNEL_NAME
+        c.KernelManager.transport = "ipc"
+        c.KernelManager.ip = socket_prefix(Path(grading_root))
 
 
 # --------------------------------------------------------------------------
 # Starting a kernel inside it
 # --------------------------------------------------------------------------
 
-def _hide(path: Path) -> list[str]:
-    if path.is_dir():
-        return ["--tmpfs", str(path)]
-    if path.exists():
-        return ["--ro-bind", "/dev/null", str(path)]
-    return []
+def _private_mounts(sources: list[Path], uid: int) -> tuple[dict[Path, Path], Path | None]:
+    """When root hands bwrap to `uid`: paths `uid` can reach for each source it may not (e.g. under /root).
+
+    bwrap resolves each source path as the user it runs as. Root makes this
+    launcher's own mount namespace private and binds each source under a
+    fresh tmpfs (only this process and its children see them); the bind's
+    source still reads as the original path in the sandbox's mount table.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    clone_newns, ms_rec, ms_private, ms_bind = 0x20000, 0x4000, 1 << 18, 4096
+    if libc.unshare(clone_newns) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+    if libc.mount(None, b"/", None, ms_rec | ms_private, None) != 0:
+        raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
+    stage = Path(tempfile.mkdtemp(prefix="course-stage-"))
+    if libc.mount(b"tmpfs", str(stage).encode(), b"tmpfs", 0, b"mode=0755,size=1M") != 0:
+        raise OSError(ctypes.get_errno(), "mount tmpfs")
+    staged = {}
+    for index, source in enumerate(sources):
+        target = stage / str(index)
+        target.mkdir()
+        if libc.mount(str(source).encode(), str(target).encode(), None, ms_bind | ms_rec, None) != 0:
+            raise OSError(ctypes.get_errno(), f"bind {source}")
+        staged[source] = target
+    return staged, stage
 
 
-def bwrap_arguments(kernel_argv: list[str], workdir: Path, grading_root: Path | None, hide: list[Path]) -> list[str]:
-    """The bwrap command line that runs `kernel_argv` with only `workdir` writable."""
-    workdir = workdir.resolve()
-    args = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc",
-            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    # Later mounts cover earlier ones: hide first, then bring back what a notebook needs.
-    args += _hide(ROOT)
-    try:
-        from jupyter_core.paths import jupyter_runtime_dir
+class _Launch:
+    """One sandboxed kernel: the bwrap options, the files handed in, and what to clean up afterwards."""
 
-        args += _hide(Path(jupyter_runtime_dir()).resolve())
-    except Exception:
-        pass
-    for path in hide:
-        args += _hide(Path(path))
-    if grading_root is not None:
-        args += _hide(Path(grading_root))
-    for name in NEEDED_FROM_CLONE:
-        if (ROOT / name).exists():
-            args += ["--ro-bind", str(ROOT / name), str(ROOT / name)]
-    # Python and its packages, wherever they are (a virtual environment inside the clone, a clone
-    # under /tmp), unless that would show a hidden folder again.
-    secret = [ROOT, *(Path(p).resolve() for p in hide)] + ([Path(grading_root).resolve()] if grading_root else [])
-    python_paths = {Path(p).resolve() for p in [sys.prefix, sys.base_prefix, *sys.path] if p and Path(p).is_dir()}
-    bound: list[Path] = []
-    for path in sorted(python_paths):  # parents first, so a folder inside one already bound is skipped
-        if not any(s == path or path in s.parents for s in secret) and not any(b in path.parents for b in bound):
-            args += ["--ro-bind", str(path), str(path)]
-            bound.append(path)
-    args += ["--bind", str(workdir), str(workdir)]
-    if "-f" in kernel_argv:  # the connection file, wherever it lies
-        connection = Path(kernel_argv[kernel_argv.index("-f") + 1]).resolve()
-        args += ["--ro-bind", str(connection), str(connection)]
-    args += ["--chdir", str(workdir),
-             # a fresh IPython profile (no startup files) and a private matplotlib cache
-             "--setenv", "IPYTHONDIR", "/tmp/ipython", "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
-             "--unsetenv", "COURSE_SANDBOX_GRADING_ROOT", "--unsetenv", "COURSE_SANDBOX_HIDE",
-             # ipykernel polls this pid and exits when it is not its parent, which inside a pid
-             # namespace it never is; --die-with-parent does that job here
-             "--unsetenv", "JPY_PARENT_PID"]
-    font_cache = _matplotlib_font_cache()
-    if font_cache is not None:  # read-only, copied in below: building it again costs seconds per kernel
-        args += ["--ro-bind", str(font_cache), f"/tmp/.matplotlib-font-cache/{font_cache.name}"]
-    return args + ["--", sys.executable, "-m", "course_lib.sandbox", "--inside", "--", *kernel_argv]
+    def __init__(self, kernel_argv: list[str], workdir: Path, grading_root: Path | None, hide: list[Path]):
+        self.kernel_argv = list(kernel_argv)
+        self.workdir = Path(workdir).resolve()
+        self.grading_root = Path(grading_root).resolve() if grading_root else None
+        self.hide = [Path(p).resolve() for p in hide]
+        self.uid = _sandbox_uid()
+        self.fds: list[int] = []
+        self.links: list[Path] = []
+        self.sockets: Path | None = None
+        self.stage: Path | None = None
+        self.limits = limits()
+        self.options = self._options()
+
+    # -- the pieces --------------------------------------------------------
+
+    def _fd(self, fd: int) -> str:
+        self.fds.append(fd)
+        return str(fd)
+
+    def _data(self, data: bytes) -> str:
+        """A file descriptor from which bwrap reads `data` (a memfd: any size, no command line)."""
+        fd = os.memfd_create("course-sandbox", 0)
+        os.write(fd, data)
+        os.lseek(fd, 0, os.SEEK_SET)
+        return self._fd(fd)
+
+    def _secrets(self) -> list[Path]:
+        secret = [ROOT, *self.hide]
+        if self.grading_root is not None:
+            secret.append(self.grading_root)
+        secret.append(self.workdir)
+        try:
+            from jupyter_core.paths import jupyter_runtime_dir
+
+            secret.append(Path(jupyter_runtime_dir()).resolve())
+        except Exception:
+            pass
+        return secret
+
+    def _python_paths(self) -> list[Path]:
+        """The Python installation, virtual environment and package folders, outermost first.
+
+        Not a folder that holds something secret (the clone itself on
+        PYTHONPATH, the grading folder), nor one inside a secret folder except
+        the environments themselves (a .venv inside the clone).
+        """
+        prefixes = {Path(p).resolve() for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}}
+        candidates = set(prefixes)
+        candidates |= {Path(p).resolve() for p in sys.path if p and os.path.isabs(p) and Path(p).is_dir()}
+        secret = self._secrets()
+        chosen: list[Path] = []
+        for path in sorted(candidates, key=lambda p: (len(p.parts), str(p))):
+            if str(path) in ("/", "/usr") or path.parts[1:2] in (("usr",), ("etc",)):
+                continue  # there anyway
+            if any(s == path or path in s.parents for s in secret):
+                continue  # would show a secret
+            inside_prefix = any(p == path or p in path.parents for p in prefixes)
+            if not inside_prefix and any(s in path.parents for s in secret):
+                continue
+            if any(c in path.parents for c in chosen):
+                continue
+            chosen.append(path)
+        return chosen
+
+    def _options(self) -> list[str]:
+        lim = self.limits
+        opts = ["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
+                "--unshare-cgroup-try", "--disable-userns", "--cap-drop", "ALL", "--hostname", "sandbox",
+                "--new-session", "--die-with-parent", "--as-pid-1"]
+        # a read-only root of the system's own folders
+        for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+            host = Path("/") / name
+            if host.is_symlink():
+                opts += ["--symlink", os.readlink(host), str(host)]
+            elif host.is_dir():
+                opts += ["--ro-bind", str(host), str(host)]
+        opts += ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+        # Python, wherever it is installed, at its own paths; the course's packages at /opt/course
+        binds = [(p, str(p)) for p in self._python_paths()]
+        binds += [(ROOT / name, f"{COURSE_INSIDE}/{name}") for name in NEEDED_FROM_CLONE if (ROOT / name).is_dir()]
+        sources = [source for source, _ in binds]
+        staged = {}
+        if self.uid is not None:
+            try:
+                staged, self.stage = _private_mounts(sources, self.uid)
+            except OSError:
+                staged = {}  # bwrap then needs the paths themselves reachable by that uid
+        for source, target in binds:
+            opts += ["--ro-bind", str(staged.get(source, source)), target]
+        opts += ["--proc", "/proc", "--dev", "/dev",
+                 "--size", str(SHM_SIZE), "--tmpfs", "/dev/shm",
+                 "--size", str(lim["tmp_size"]), "--tmpfs", "/tmp",
+                 "--dir", "/tmp/matplotlib", "--dir", "/tmp/ipython",
+                 "--size", str(lim["tmp_size"]), "--tmpfs", HOME_INSIDE]
+        # its working folder: a copy of the files nbgrader put in the folder it started the kernel in
+        name = self.workdir.name if re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", self.workdir.name) else "work"
+        name = name if name not in (".", "..") else "work"
+        workdir_inside = f"{HOME_INSIDE}/{name}"
+        opts += ["--dir", workdir_inside]
+        opts += self._copy_folder(self.workdir, workdir_inside)
+        font_cache = _matplotlib_font_cache()
+        if font_cache is not None:  # copied in: building it again costs seconds per kernel
+            try:
+                fd = os.open(font_cache, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                opts += ["--perms", "0644", "--file", self._fd(fd), f"/tmp/matplotlib/{font_cache.name}"]
+            except OSError:
+                pass
+        opts += self._connection()
+        opts += ["--remount-ro", "/", "--remount-ro", "/dev", "--chdir", workdir_inside]
+        opts += self._environment(workdir_inside)
+        return opts
+
+    def _copy_folder(self, folder: Path, inside: str) -> list[str]:
+        """bwrap options that copy the regular files (and folders) under `folder` into `inside`.
+
+        Read through file descriptors opened here, never following a link or
+        opening a FIFO; at most MAX_COPIED_FILES files and the tmpfs's size.
+        """
+        opts, total, count = [], 0, 0
+        budget = self.limits["tmp_size"] // 2
+        for current, dirs, files in os.walk(folder, followlinks=False):
+            rel = Path(current).relative_to(folder)
+            dirs[:] = sorted(d for d in dirs if not Path(current, d).is_symlink())
+            for d in dirs:
+                opts += ["--dir", f"{inside}/{(rel / d).as_posix()}"]
+            for f in sorted(files):
+                path = Path(current, f)
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+                except OSError:
+                    continue
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode) or count >= MAX_COPIED_FILES or total + info.st_size > budget:
+                    os.close(fd)
+                    continue
+                count, total = count + 1, total + info.st_size
+                opts += ["--perms", "0644", "--file", self._fd(fd), f"{inside}/{(rel / f).as_posix()}"]
+        return opts
+
+    def _connection(self) -> list[str]:
+        """The kernel's connection file, rewritten to name /run/kernel/k-<port> sockets."""
+        self.sockets = Path(tempfile.mkdtemp(prefix="course-kernel-"))
+        if self.uid is not None:
+            os.chown(self.sockets, self.uid, self.uid)
+        opts = ["--bind", str(self.sockets), SOCKETS_INSIDE]
+        if "-f" not in self.kernel_argv:
+            return opts
+        where = self.kernel_argv.index("-f") + 1
+        outside = Path(self.kernel_argv[where])
+        info = json.loads(outside.read_text())
+        if info.get("transport", "tcp") != "ipc":
+            raise SystemExit("course_lib.sandbox: the sandboxed kernel has no network; its kernel manager must use "
+                             "the ipc transport (c.KernelManager.transport = 'ipc', as sandbox.configure sets)")
+        prefix = Path(info["ip"])
+        if not prefix.is_absolute():  # relative to the kernel manager's working folder
+            prefix = Path(os.readlink(f"/proc/{os.getppid()}/cwd")) / prefix
+        for key in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"):
+            port = int(info[key])
+            link = Path(f"{prefix}-{port}")
+            temporary = link.with_name(link.name + ".course-link")
+            temporary.unlink(missing_ok=True)
+            temporary.symlink_to(self.sockets / f"k-{port}")
+            os.replace(temporary, link)
+            self.links.append(link)
+        inside = dict(info, ip=f"{SOCKETS_INSIDE}/k")
+        self.kernel_argv[where] = CONNECTION_INSIDE
+        return opts + ["--perms", "0400", "--file", self._data(json.dumps(inside, indent=1).encode()),
+                       CONNECTION_INSIDE]
+
+    def _environment(self, workdir_inside: str) -> list[str]:
+        """The grader's environment minus what names the grading, plus the sandbox's own paths."""
+        secret = [str(p) for p in self._secrets()]
+        dropped_names = ("PWD", "OLDPWD", "TMPDIR", "TEMP", "TMP", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME",
+                         "PYTHONUSERBASE", "HOME", "PATH", "USER", "LOGNAME", "MPLCONFIGDIR", "IPYTHONDIR",
+                         "VIRTUAL_ENV", "SSH_AUTH_SOCK", "DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY")
+        opts = ["--clearenv"]
+        for key, value in os.environ.items():
+            if key in dropped_names or key.startswith(("JUPYTER_", "JPY_", "COURSE_SANDBOX_", "XDG_", "COVERAGE_")):
+                continue
+            if any(s in value for s in secret) or "\0" in value:
+                continue
+            opts += ["--setenv", key, value]
+        bins = [str(Path(sys.executable).parent)]
+        opts += ["--setenv", "PATH", os.pathsep.join(bins + ["/usr/local/bin", "/usr/bin", "/bin"]),
+                 "--setenv", "HOME", HOME_INSIDE, "--setenv", "USER", "learner", "--setenv", "LOGNAME", "learner",
+                 "--setenv", "PWD", workdir_inside, "--setenv", "TMPDIR", "/tmp",
+                 "--setenv", "PYTHONPATH", COURSE_INSIDE,
+                 # a fresh IPython profile (no startup files) and a private matplotlib cache
+                 "--setenv", "IPYTHONDIR", "/tmp/ipython", "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
+                 "--setenv", "JUPYTER_RUNTIME_DIR", "/tmp/jupyter/runtime",
+                 "--setenv", "JUPYTER_CONFIG_DIR", "/tmp/jupyter/config",
+                 "--setenv", "JUPYTER_DATA_DIR", "/tmp/jupyter/data",
+                 "--setenv", "COURSE_SANDBOX_LIMITS", json.dumps(self.limits)]
+        if sys.prefix != sys.base_prefix:
+            opts += ["--setenv", "VIRTUAL_ENV", sys.prefix]
+        return opts
+
+    # -- running it --------------------------------------------------------
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "course_lib.sandbox", "--inside", "--", *self.kernel_argv]
+
+    def run(self, capture: bool = False) -> subprocess.CompletedProcess:
+        """Start bwrap (as nobody when root), forward interrupts to the kernel, wait, return its result."""
+        bwrap = shutil.which("bwrap") or "bwrap"
+        args_fd = self._data(b"".join(a.encode() + b"\0" for a in self.options))
+        info_read, info_write = os.pipe()
+        argv = [bwrap, "--args", args_fd, "--info-fd", str(info_write), "--", *self.command()]
+        user = {}
+        if self.uid is not None:
+            user = {"user": self.uid, "group": self.uid, "extra_groups": []}
+        # The kernel is interrupted by SIGINT to this launcher's process group: bwrap must ignore
+        # it (its default is to die, and the kernel with it); this launcher forwards it to the
+        # kernel's own process group (a new session), where the kernel gets the default back.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            process = subprocess.Popen(argv, pass_fds=(*self.fds, info_write), close_fds=True,
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if capture else None,
+                                       stderr=subprocess.PIPE if capture else None, text=capture, **user)
+        finally:
+            os.close(info_write)
+            for fd in self.fds:
+                os.close(fd)
+            self.fds = []
+        kernel_pid = None
+        try:
+            with os.fdopen(info_read, "rb") as info:
+                kernel_pid = json.loads(info.read() or b"{}").get("child-pid")
+        except (OSError, ValueError):
+            pass
+
+        def forward(signum, frame):
+            if kernel_pid:
+                for send in (lambda: os.killpg(kernel_pid, signum), lambda: os.kill(kernel_pid, signum)):
+                    try:
+                        send()
+                        return
+                    except OSError:
+                        continue
+
+        if not capture:
+            signal.signal(signal.SIGINT, forward)
+            signal.signal(signal.SIGTERM, forward)
+        else:
+            signal.signal(signal.SIGINT, previous)
+        out, err = process.communicate()
+        return subprocess.CompletedProcess(argv, process.returncode, out, err)
+
+    def cleanup(self) -> None:
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        for link in self.links:
+            try:
+                if link.is_symlink():
+                    link.unlink()
+            except OSError:
+                pass
+        if self.sockets is not None:
+            shutil.rmtree(self.sockets, ignore_errors=True)
+        if self.stage is not None:
+            try:
+                import ctypes
+
+                ctypes.CDLL(None).umount2(str(self.stage).encode(), 2)
+                self.stage.rmdir()
+            except OSError:
+                pass
 
 
 def _matplotlib_font_cache() -> Path | None:
@@ -185,15 +556,38 @@ def _matplotlib_font_cache() -> Path | None:
 
 
 def _inside(kernel_argv: list[str]) -> None:
-    Path("/tmp/matplotlib").mkdir(exist_ok=True)
-    for cached in Path("/tmp/.matplotlib-font-cache").glob("*.json"):
-        shutil.copy(cached, Path("/tmp/matplotlib") / cached.name)
+    """In the sandbox, before the kernel: the limits, no inherited descriptors, SIGINT's default back."""
+    lim = json.loads(os.environ.pop("COURSE_SANDBOX_LIMITS", "{}")) or limits()
+
+    def cap(which, soft, hard=None):
+        hard = soft if hard is None else hard
+        _, current_hard = resource.getrlimit(which)
+        if current_hard != resource.RLIM_INFINITY:
+            soft, hard = min(soft, current_hard), min(hard, current_hard)
+        resource.setrlimit(which, (soft, hard))
+
+    cap(resource.RLIMIT_AS, lim["memory"])
+    cap(resource.RLIMIT_CPU, lim["cpu_seconds"], lim["cpu_seconds"] + 30)
+    cap(resource.RLIMIT_FSIZE, lim["file_size"])
+    cap(resource.RLIMIT_NPROC, lim["processes"])
+    cap(resource.RLIMIT_NOFILE, lim["open_files"])
+    cap(resource.RLIMIT_CORE, 0)
+    os.closerange(3, 1 << 16)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.execv(kernel_argv[0], kernel_argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--trial"]:  # unavailable_reason(): can a sandbox start here?
+        with tempfile.TemporaryDirectory(prefix="course-sandbox-trial-") as tmp:
+            launch = _Launch([sys.executable, "-S", "-c", "pass"], Path(tmp), None, [])
+            try:
+                done = launch.run(capture=True)
+            finally:
+                launch.cleanup()
+        sys.stderr.write(done.stderr or "")
+        sys.exit(done.returncode)
     inside = argv[:1] == ["--inside"]
     if inside:
         argv = argv[1:]
@@ -205,19 +599,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     hide = [Path(p) for p in os.environ.get("COURSE_SANDBOX_HIDE", "").split(os.pathsep) if p]
     root = os.environ.get("COURSE_SANDBOX_GRADING_ROOT")
-    args = bwrap_arguments(kernel_argv, Path.cwd(), Path(root) if root else None, hide)
-    # Through a pipe, not the command line: inside, /proc/1/cmdline is bwrap's, and it would
-    # name the hidden paths (the learner's own file among them).
-    # The kernel is interrupted by SIGINT to its whole process group: bwrap, outside, must
-    # ignore it (its default is to die, and the kernel would die with it); the kernel gets
-    # the default back below, inside.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    options, command = args[1:args.index("--")], args[args.index("--"):]
-    read_end, write_end = os.pipe()
-    os.write(write_end, b"".join(a.encode() + b"\0" for a in options))
-    os.close(write_end)
-    os.set_inheritable(read_end, True)
-    os.execv(args[0], [args[0], "--args", str(read_end), *command])
+    launch = _Launch(kernel_argv, Path.cwd(), Path(root) if root else None, hide)
+    try:
+        done = launch.run()
+    finally:
+        launch.cleanup()
+    sys.exit(done.returncode if done.returncode >= 0 else 128 - done.returncode)
 
 
 if __name__ == "__main__":
