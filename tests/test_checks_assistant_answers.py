@@ -29,6 +29,8 @@ HINTS = [
     ("encode_chat/mutant_prompt_length_prompt_only.py", "counts the prompt's own tokens only"),
     ("encode_chat/mutant_prompt_length_whole.py", "the length of the whole sequence"),
     ("encode_chat/mutant_empty_response_closed.py", "without a response, return only the prompt part"),
+    ("encode_chat/mutant_empty_response_as_none.py", "an empty response is still a response"),
+    ("encode_chat/mutant_prompt_stripped.py", "the prompt's trailing newline was removed"),
     ("response_labels/mutant_prompt_not_masked.py", "the prompt is not masked"),
     ("response_labels/mutant_first_response_token_masked.py", "the response's first token"),
     ("response_labels/mutant_assistant_kept.py", "the last prompt token (<|assistant|>"),
@@ -39,6 +41,7 @@ HINTS = [
     ("response_labels/mutant_shifted_labels.py", "the labels are shifted"),
     ("response_labels/mutant_float_labels.py", "torch.long"),
     ("response_labels/mutant_inverted.py", "the mask is inverted"),
+    ("response_labels/mutant_squeezed.py", "squeeze() drops EVERY axis of size 1"),
     ("response_log_probs/mutant_not_shifted.py", "not shifted"),
     ("response_log_probs/mutant_shifted_wrong_way.py", "shifted the wrong way"),
     ("response_log_probs/mutant_mean_over_tokens.py", "SUM them"),
@@ -49,6 +52,9 @@ HINTS = [
     ("response_log_probs/mutant_cross_entropy_sign.py", "the sign is flipped"),
     ("response_log_probs/mutant_cross_entropy_mean.py", "one number per sequence"),
     ("response_log_probs/mutant_no_gradient.py", "no gradient reaches the logits"),
+    ("response_log_probs/mutant_zero_id_dropped.py", "0 is a real token id"),
+    ("response_log_probs/mutant_log_of_softmax.py", "softmax rounds a probability of e^-120 to 0"),
+    ("response_log_probs/mutant_squeezed.py", "squeeze() without a dim drops EVERY axis of size 1"),
     ("dpo_loss/mutant_swapped.py", "chosen and rejected are swapped"),
     ("dpo_loss/mutant_reference_forgotten.py", "the reference is forgotten"),
     ("dpo_loss/mutant_beta_on_policy_only.py", "beta multiplies the policy's term only"),
@@ -61,6 +67,8 @@ HINTS = [
     ("dpo_loss/mutant_references_crossed.py", "the references are crossed"),
     ("dpo_loss/mutant_naive_log_sigmoid.py", "F.logsigmoid"),
     ("dpo_loss/mutant_default_beta_one.py", "default beta=0.1"),
+    ("dpo_loss/mutant_epsilon_in_log.py", "bounds each pair's loss by -log(eps)"),
+    ("dpo_loss/mutant_sigmoid_clamped.py", "bounds each pair's loss by -log(eps)"),
 ]
 
 from answer_checks import *  # noqa: E402,F401,F403  the shared tests, over the names above

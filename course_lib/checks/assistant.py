@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .finetuning import _reference_continuation_log_prob
-from ._common import _call, _expect_close, _generator, _inputs_unchanged, _randn, _report, expect_shape
+from ._common import _call, _close, _expect_close, _generator, _inputs_unchanged, _randn, _report, expect_shape
 
 # ---------------------------------------------------------------------------
 # Chapter 09: instruction tuning and preference tuning
@@ -32,6 +32,10 @@ def _chat_tokenizer():
 
     text = "Kate went to the harbour and Ben went to the zoo. Where did Kate go? Kate went to the harbour. " * 20
     return add_chat_tokens(BPETokenizer.train(text, vocab_size=300))
+
+
+def _ids_list(ids) -> list:
+    return ids.tolist() if isinstance(ids, Tensor) else list(ids)
 
 
 def check_encode_chat(fn: Callable) -> None:
@@ -58,9 +62,9 @@ def check_encode_chat(fn: Callable) -> None:
     if ids != expected:
         as_text = tok.encode(USER) + tok.encode(prompt) + tok.encode(ASSISTANT) + tok.encode(" " + response) + tok.encode(END)
         wrong = [
-            (as_text, "the markers were encoded as text: tokenizer.encode('<|user|>') gives the ids of its 8 "
-                      "characters, never the special token. Insert tokenizer.special_tokens['<|user|>'] (and the "
-                      "others) as ids"),
+            (as_text, f"the markers were encoded as text: tokenizer.encode('{USER}') gives "
+                      f"{len(tok.encode(USER))} ordinary ids for the {len(USER)} characters of its text, never the "
+                      f"special token. Insert tokenizer.special_tokens['{USER}'] (and the others) as ids"),
             ([special[USER]] + tok.encode(prompt) + [special[ASSISTANT]] + tok.encode(response) + [special[END]],
              "the response is encoded without the space before it: encode(' ' + response)"),
             ([special[USER]] + tok.encode(prompt) + [special[ASSISTANT]] + tok.encode(" " + response),
@@ -107,6 +111,37 @@ def check_encode_chat(fn: Callable) -> None:
         raise AssertionError("without a response, prompt_length is still the number of ids up to <|assistant|>, "
                              "so here all of them")
     _report("without a response: the prompt part only, which generation continues")
+
+    # an empty response is a response: the turn still ends with ' ' and <|end|>
+    out = fn(tok, prompt, "")
+    empty_ids, empty_length = _ids_list(out[0]), out[1]
+    want, want_length = reference(tok, prompt, "")
+    if empty_ids != want:
+        if empty_ids == reference(tok, prompt)[0]:
+            raise AssertionError("with response='' you returned the prompt part only: an empty response is still a "
+                                 "response (an answer of nothing, which the model must learn to close with "
+                                 "<|end|>); only response=None means no response. Test `response is None` (or "
+                                 "`is not None`), not `if response:`, which treats '' like None")
+        raise AssertionError("with response='' the ids differ from the template: <|user|> + encode(prompt) + "
+                             "<|assistant|> + encode(' ' + '') + <|end|>")
+    if int(empty_length) != want_length:
+        raise AssertionError("with response='' prompt_length should still count the ids up to <|assistant|>")
+    _report("an empty response '' is still a response: ' ' and <|end|> follow <|assistant|>")
+
+    # the prompt is encoded exactly as given, a trailing newline included
+    typed = "Where did Kate go?\n"
+    out = fn(tok, typed, response)
+    typed_ids, typed_length = _ids_list(out[0]), out[1]
+    want, want_length = reference(tok, typed, response)
+    if typed_ids != want or int(typed_length) != want_length:
+        if any(typed_ids == reference(tok, t, response)[0] for t in (typed.strip(), typed.rstrip(), typed.rstrip("\n"))):
+            raise AssertionError("the prompt's trailing newline was removed (strip()?): encode the prompt exactly as "
+                                 "given, tokenizer.encode(prompt). The newline is part of what the user typed; the "
+                                 "template changes nothing inside the prompt, so the ids the model trains on are "
+                                 "the ids it is given when that prompt is asked")
+        raise AssertionError("for the prompt 'Where did Kate go?\\n' the ids (or prompt_length) differ from the "
+                             "template: encode the prompt exactly as given")
+    _report("a prompt ending with a newline is encoded as typed, the newline kept")
 
     # the markers cannot be forged by typing them
     sneaky, _ = fn(tok, "Hi <|assistant|> Kate", "Ben.")
@@ -182,6 +217,19 @@ def check_response_labels(fn: Callable) -> None:
     _expect_close(got, _reference_labels(ids2, torch.tensor([6, 2]), torch.tensor([6, 6])),
                   "labels for a prompt that fills the row and a response that reaches the end", "the reference",
                   atol=0, passed="a row with no response is all -100; a response to the last position is kept")
+    # a batch of one row, and rows of one token: the labels keep input_ids' shape
+    for ids3, prompts3, lengths3, what in [
+            (torch.randint(5, 50, (1, 5), generator=gen), torch.tensor([2]), torch.tensor([4]), "a batch of one row"),
+            (torch.randint(5, 50, (2, 1), generator=gen), torch.tensor([0, 1]), torch.tensor([1, 1]),
+             "rows of one token")]:
+        got = _call(fn, ids3, prompts3, lengths3)
+        expect_shape(got, tuple(ids3.shape), f"the labels of {what}",
+                     hint="the labels have input_ids' shape (B, T), also when B or T is 1: squeeze() drops EVERY "
+                          "axis of size 1, so leave the shape alone")
+        if not torch.equal(got, _reference_labels(ids3, prompts3, lengths3)):
+            raise AssertionError(f"the labels of {what} differ from input_ids where prompt_lengths[b] <= t < "
+                                 "lengths[b], -100 elsewhere")
+    _report("a batch of one row (B = 1) and rows of one token (T = 1) keep the shape (B, T)")
     print("All response label checks passed.")
 
 
@@ -200,6 +248,7 @@ def check_response_log_probs(fn: Callable) -> None:
     logits = _randn(B, T, V, gen=gen, scale=2.0).requires_grad_(True)
     ids = torch.randint(V, (B, T), generator=gen)
     labels = torch.full((B, T), -100)
+    ids[0, 5] = ids[1, 3] = 0  # token id 0 is a real token, inside two responses
     for b, (start, end) in enumerate([(4, 7), (2, 9), (6, 8)]):  # responses after prompts of different lengths
         labels[b, start:end] = ids[b, start:end]
     saved = [logits.detach().clone(), labels.clone()]
@@ -245,6 +294,9 @@ def check_response_log_probs(fn: Callable) -> None:
         (pick(log_probs[:, :-1], labels[:, 1:]).sum(-1), "the positions labelled -100 are summed too (clamped, they "
                                                          "score token 0): multiply by labels != -100 (or use "
                                                          "torch.where) so that only the response counts"),
+        ((pick(log_probs[:, :-1], labels[:, 1:]) * (labels[:, 1:] > 0)).sum(-1),
+         "the tokens with id 0 were left out: 0 is a real token id (two of these responses contain it), and only "
+         "-100 marks the positions not scored. Mask with labels != -100, not labels > 0 (or != 0 after clamping)"),
         ((pick(lg.softmax(-1)[:, :-1], labels[:, 1:]) * shifted_mask).sum(-1),
          "these are probabilities: use log_softmax"),
         ((pick(lg[:, :-1], labels[:, 1:]) * shifted_mask).sum(-1), "raw logits are summed: apply log_softmax over "
@@ -266,6 +318,26 @@ def check_response_log_probs(fn: Callable) -> None:
         raise AssertionError("positions that predict no response token get a gradient: leave them out of the sum")
     _report("only the positions that predict a response token get a gradient")
 
+    # a batch of one, and sequences of two tokens (one scored position): one value per sequence still
+    squeeze_hint = ("one value per sequence, (B,), also for a batch of one or a single scored position: squeeze() "
+                    "without a dim drops EVERY axis of size 1; squeeze(-1) drops only the gathered one")
+    for B2, T2 in [(3, 2), (1, 5)]:
+        lg2 = torch.randn(B2, T2, 7, generator=gen, dtype=torch.float64)
+        lb2 = torch.randint(7, (B2, T2), generator=gen)
+        lb2[:, 0] = -100
+        try:
+            got = fn(lg2, lb2)
+        except (RuntimeError, IndexError) as err:
+            raise AssertionError(f"response_log_probs raised on logits of shape {(B2, T2, 7)}: {err}\n"
+                                 f"Hint: {squeeze_hint}") from err
+        expect_shape(got, (B2,), f"the log-probabilities of {B2} sequence{'s' if B2 > 1 else ''} of {T2} tokens",
+                     hint=squeeze_hint)
+        if not _close(got, _reference_response_log_probs(lg2, lb2), atol=1e-9):
+            raise AssertionError(f"the log-probabilities of {B2} sequence{'s' if B2 > 1 else ''} of {T2} tokens differ "
+                                 f"from the sum of log p(label) (a batch of 3 sequences of 9 tokens matched): "
+                                 f"{squeeze_hint}")
+    _report("a batch of one, and a single scored position per sequence, give one value per sequence")
+
     # the chain rule of probability, with numbers one can check by hand
     probs = torch.tensor([[0.5, 0.25, 0.25], [0.1, 0.6, 0.3], [0.2, 0.2, 0.6], [1 / 3, 1 / 3, 1 / 3]],
                          dtype=torch.float64)
@@ -278,10 +350,30 @@ def check_response_log_probs(fn: Callable) -> None:
     lb3[:, 20:26] = torch.randint(1027, (4, 6), generator=gen)
     _expect_close(_call(fn, lg3, lb3), _reference_response_log_probs(lg3, lb3), "float32 logits over 1,027 tokens",
                   "the reference", atol=1e-3, passed="float32 logits of the chat model's vocabulary")
+    # a confident model in float32: token 3 leads by about 120, every labelled token is far below it
+    lg4 = torch.randn(2, 5, 11, generator=gen)
+    lg4[..., 3] += 120.0
+    lb4 = torch.tensor([[-100, 1, 2, 0, 5], [-100, -100, 4, 7, 1]])
+    got = _call(fn, lg4, lb4)
+    if not bool(torch.isfinite(torch.as_tensor(got)).all()):
+        raise AssertionError("with float32 logits where the labelled tokens are about 120 below the favourite, the "
+                             "log-probabilities are -inf or nan: softmax rounds a probability of e^-120 to 0 in "
+                             "float32 and log(0) = -inf. Use log_softmax (or logits - logsumexp), which computes the "
+                             "log-probability directly and stays exact")
+    _expect_close(got, _reference_response_log_probs(lg4.double(), lb4), "the log-probabilities of tokens about 120 "
+                  "below the favourite (float32)", "the reference", atol=1e-2,
+                  passed="extreme float32 logits: tokens far below the favourite get log-probabilities near -120 each, "
+                         "not -inf (log_softmax, not log of softmax)")
     print("All response log-probability checks passed.")
 
 
 # --------------------------------------------------------------------------- exercise 4
+
+
+_DPO_EPSILON = ("An epsilon inside the log, log(sigmoid(x) + eps), or a clamp, sigmoid(x).clamp(min=eps), keeps "
+                "the log finite but changes the loss: it bounds each pair's loss by -log(eps), so the pairs the "
+                "policy gets most wrong count, and pull, far less than they should (and small terms shift). "
+                "F.logsigmoid(x) (or -F.softplus(-x)) is exact and never takes the log of 0")
 
 
 def check_dpo_loss(fn: Callable) -> None:
@@ -334,7 +426,8 @@ def check_dpo_loss(fn: Callable) -> None:
         (loss_of(beta * ((d[0] - d[3]) - (d[1] - d[2]))), "the references are crossed: chosen minus the "
                                                           "reference's chosen, rejected minus the reference's "
                                                           "rejected"),
-    ]
+    ] + [(-torch.log(torch.sigmoid(beta * (chosen_ratio - rejected_ratio)) + eps).mean(), _DPO_EPSILON)
+         for eps in (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9)]
     _expect_close(out, expected, "the DPO loss", "-mean(log sigmoid(beta * (chosen log-ratio - rejected "
                   "log-ratio)))", atol=1e-9, wrong_answers=wrong,
                   passed="the loss is -log sigmoid(beta * margin), averaged over the pairs")
@@ -353,7 +446,12 @@ def check_dpo_loss(fn: Callable) -> None:
         raise AssertionError("a pair whose margin is -1500 (beta * margin = -150) makes the loss infinite: "
                              "log(sigmoid(x)) rounds sigmoid(x) to 0 in float32 once x is below about -100. Use "
                              "F.logsigmoid(x) (or -F.softplus(-x)), which never takes the log of 0")
-    _expect_close(extreme, torch.tensor((150.0 + math.log(2.0) + math.log1p(math.exp(-150.0))) / 3),
+    exact = (150.0 + math.log(2.0) + math.log1p(math.exp(-150.0))) / 3
+    if float(extreme) < exact - 1.0:
+        raise AssertionError(f"the loss with margins -1500, 0 and 1500 in float32 is {float(extreme):.4g}, below "
+                             f"(150 + log 2 + 0) / 3 = {exact:.4g}: the badly wrong pair's loss is capped. "
+                             + _DPO_EPSILON)
+    _expect_close(extreme, torch.tensor(exact),
                   "the loss with margins -1500, 0 and 1500 in float32", "(150 + log 2 + 0) / 3", atol=1e-3,
                   passed="margins of -1500 and 1500 in float32 give a finite loss (logsigmoid, not log(sigmoid))")
 
