@@ -62,6 +62,10 @@ HINTS = [
     ("loss_scaling_step/mutant_step_then_check.py", "an overflowed step must leave them"),
     ("loss_scaling_step/mutant_tuple_swapped.py", "the order is (new_scale, stepped)"),
     ("loss_scaling_step/mutant_zero_grad_after_backward.py", "zero_grad() between the backward pass and the step"),
+    ("loss_scaling_step/mutant_grads_cleared_on_overflow.py", "the unscaled gradients stay in .grad"),
+    ("loss_scaling_step/mutant_integer_halving.py", "scale // 2 rounds down"),
+    ("loss_scaling_step/mutant_isinf_of_sum.py", "which torch.isinf (or a comparison with inf) does not catch"),
+    ("loss_scaling_step/mutant_overflow_from_half_sum.py", "can overflow by itself"),
 ]
 
 from answer_checks import *  # noqa: E402,F401,F403  the shared tests, over the names above

@@ -175,6 +175,8 @@ def _configs():
         (GPTConfig(vocab_size=50, block_size=32, n_layer=3, n_head=4, n_embd=48), 32),
         # the first model on shorter sequences: per token only the attention term changes
         (GPTConfig(vocab_size=1024, block_size=128, n_layer=4, n_head=4, n_embd=64), 48),
+        # one token: its query meets a single key
+        (GPTConfig(vocab_size=300, block_size=64, n_layer=2, n_head=2, n_embd=32), 1),
     ]
 
 
@@ -218,6 +220,8 @@ def _flops_wrong_answers(config, seq_len: int, model: nn.Module) -> list[tuple[f
                                               "(3 d^2 per block, not d^2)"),
         (6 * n + attention / 2, "the attention term is halved: the causal mask hides half of the scores, "
                                 "but the kernel still computes all seq_len x seq_len of them"),
+        (6 * n + 12 * L * (T // 2) * d, "the attention term is halved: the causal mask hides half of the scores, "
+                                        "but the kernel still computes all seq_len x seq_len of them"),
         (6 * n + attention * T, "the attention term grows with seq_len per token, not seq_len^2"),
         (6 * n + attention / 3, "the attention term counts the forward only: x3 with the backward"),
         (6 * n + 12 * L * config.block_size * d, "attention costs what the sequence read costs: seq_len "
@@ -264,16 +268,33 @@ def check_flops_per_token(fn: Callable) -> None:
 # --------------------------------------------------------------------------- exercise 3
 
 
-def _scaling_problem(bad: bool) -> tuple[nn.Module, Tensor, torch.optim.Optimizer]:
+# the cases of exercise 3: (kind, the scale it runs at, how the message names it)
+_SCALING_CASES = [
+    ("ordinary", 2.0 ** 12, "on ordinary gradients"),
+    ("overflow", 2.0 ** 12, "with an overflow"),
+    ("both signs", 3.0, "with gradients overflowing to +inf and -inf at scale 3"),
+    ("large", 2.0 ** 12, "with large but finite gradients (about 1e5)"),
+]
+
+
+def _scaling_problem(kind: str) -> tuple[nn.Module, Tensor, torch.optim.Optimizer]:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 1))
     x = torch.randn(8, 6, generator=torch.Generator().manual_seed(3))
     # a gradient norm well above 1 (about 18), so that clipping inside the step would show
     loss = model(x).pow(2).mean() * 20
-    if bad:
+    weight = model[0].weight
+    if kind == "overflow":
         # A finite loss (about 1e34, and 4e37 once scaled) whose gradient for one weight
         # overflows float32 once scaled (1e35 x 4096 > 3.4e38): checking the loss is not enough.
-        loss = loss + model[0].weight[0, 0] * 1e35
+        loss = loss + weight[0, 0] * 1e35
+    elif kind == "both signs":
+        # at scale 3, the gradients of two weights overflow to +inf and -inf (2e38 x 3 > 3.4e38): their sum is
+        # nan, which isinf misses; the loss stays finite (about -4e37, -1.3e38 scaled)
+        loss = loss + (weight[0, 0] - weight[0, 1]) * 2e38
+    elif kind == "large":
+        # every gradient finite, one of them about 1e5: more than float16 can hold (65504)
+        loss = loss + weight[0, 0] * 1e5
     # Two parameter groups, as the recipes' AdamW has (decay / no decay): every group's gradients
     # must be unscaled. SGD, because Adam barely notices a gradient scaled uniformly.
     weights = [p for p in model.parameters() if p.dim() == 2]
@@ -282,8 +303,8 @@ def _scaling_problem(bad: bool) -> tuple[nn.Module, Tensor, torch.optim.Optimize
     return model, loss, torch.optim.SGD(groups, lr=0.01, momentum=0.9)
 
 
-def _reference_step(bad: bool, scale: float) -> tuple[dict[str, Tensor], dict[str, Tensor], float, bool]:
-    model, loss, optimizer = _scaling_problem(bad)
+def _reference_step(kind: str, scale: float) -> tuple[dict[str, Tensor], dict[str, Tensor], float, bool]:
+    model, loss, optimizer = _scaling_problem(kind)
     scaler = torch.amp.GradScaler("cpu", init_scale=scale, growth_interval=10 ** 9, backoff_factor=0.5)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     scaler.scale(loss).backward()
@@ -296,11 +317,23 @@ def _reference_step(bad: bool, scale: float) -> tuple[dict[str, Tensor], dict[st
     return after, grads, scaler.get_scale(), stepped
 
 
+_NOT_STEPPED_HINTS = {
+    "overflow": "a step with inf or nan gradients must be skipped: check every .grad with torch.isfinite (here the "
+                "loss itself is finite; one weight's gradient overflowed)",
+    "both signs": "a step with inf or nan gradients must be skipped: here one weight's gradient is +inf and "
+                  "another's -inf, and added together they make nan, which torch.isinf (or a comparison with inf) "
+                  "does not catch. Check every .grad with torch.isfinite(g).all(), one gradient at a time",
+    "large": "every gradient here is finite (the largest about 1e5), so the step must be taken: a test that converts "
+             "the gradients to float16 (whose largest number is 65504) or adds them up can overflow by itself. "
+             "Check each .grad with torch.isfinite(g).all(), in its own dtype",
+}
+
+
 def check_loss_scaling_step(fn: Callable) -> None:
     """fn(loss, optimizer, scale) -> (new_scale, stepped), as torch.amp.GradScaler with no growth."""
-    scale = 2.0 ** 12
-    for bad in (False, True):
-        model, loss, optimizer = _scaling_problem(bad)
+    for kind, scale, case in _SCALING_CASES:
+        bad = kind in ("overflow", "both signs")  # the cases where a gradient overflows
+        model, loss, optimizer = _scaling_problem(kind)
         before = {n: p.detach().clone() for n, p in model.named_parameters()}
         seen = []  # the gradient as it flows through the backward pass: scaled, in mixed precision
         model[0].weight.register_hook(lambda g: seen.append(float(g.abs().max())))
@@ -318,8 +351,7 @@ def check_loss_scaling_step(fn: Callable) -> None:
             new_scale = new_scale.item()
         if isinstance(stepped, Tensor):
             stepped = bool(stepped)
-        after, grads, want_scale, want_stepped = _reference_step(bad, scale)
-        case = "with an overflow" if bad else "on ordinary gradients"
+        after, grads, want_scale, want_stepped = _reference_step(kind, scale)
         if not seen:
             raise AssertionError("no backward pass ran: call .backward() on the scaled loss")
         true_grad = grads["0.weight"].abs().max()
@@ -365,14 +397,29 @@ def check_loss_scaling_step(fn: Callable) -> None:
                                         else "gradients that are not the true ones: unscale, then step"))
         if bool(stepped) != want_stepped:
             raise AssertionError(f"{case}: stepped is {stepped}, expected {want_stepped}: "
-                                 + ("a step with inf or nan gradients must be skipped: check every .grad with "
-                                    "torch.isfinite (here the loss itself is finite; one weight's gradient "
-                                    "overflowed)" if bad else "ordinary gradients must be stepped"))
+                                 + _NOT_STEPPED_HINTS.get(kind, "ordinary gradients must be stepped"))
         params_now = {n: p.detach() for n, p in model.named_parameters()}
         if bad:
             if any(not torch.equal(params_now[n], before[n]) for n in before):
                 raise AssertionError(f"{case}: the weights changed: an overflowed step must leave them (and the "
                                      "optimizer) untouched; do not call optimizer.step()")
+            # the unscaled gradients stay in .grad, inf or nan included
+            for n, want_grad in grads.items():
+                got_grad = model.get_parameter(n).grad
+                if got_grad is None or (bool(want_grad.any()) and not bool(got_grad.any())):
+                    raise AssertionError(f"{case}: the gradients were cleared ({n}.grad is "
+                                         f"{'None' if got_grad is None else 'all zeros'}): after an overflow the "
+                                         "unscaled gradients stay in .grad, inf or nan included (they show which "
+                                         "parameters overflowed); do not call zero_grad() or set .grad to None "
+                                         "here, the caller zeroes them before the next backward pass")
+                if not torch.allclose(got_grad.double(), want_grad.double(), rtol=1e-5, atol=0.0, equal_nan=True):
+                    scaled = torch.allclose(got_grad.double(), want_grad.double() * scale, rtol=1e-5, atol=0.0,
+                                            equal_nan=True)
+                    raise AssertionError(f"{case}: {n}.grad " + (
+                        "is still scaled: divide every gradient by scale, also when the step is skipped (the "
+                        "unscaled gradients stay in .grad)" if scaled else
+                        "differs from GradScaler's unscaled gradient: after an overflow every .grad holds its "
+                        "gradient divided by scale, inf or nan where it overflowed"))
         else:
             got = torch.cat([params_now[n].flatten() for n in after]).double()
             want = torch.cat([t.flatten() for t in after.values()]).double()
@@ -382,6 +429,10 @@ def check_loss_scaling_step(fn: Callable) -> None:
             hints = {scale: "after an overflow, halve the scale (the next step tries a smaller one)",
                      scale * 2: "the scale grows only after many good steps (here: never): return it unchanged",
                      scale / 2: "halve the scale only after an overflow; after a good step keep it"}
+            if scale // 2 != scale / 2:
+                hints[scale // 2] = (f"scale // 2 rounds down ({scale:g} // 2 = {scale // 2:g}): halve it with "
+                                     "scale / 2; a scale need not be a whole number (GradScaler's backoff "
+                                     "multiplies it by 0.5)")
             raise AssertionError(f"{case}: new_scale is {new_scale:g}, expected {want_scale:g}: "
                                  f"{hints.get(float(new_scale), 'halve it after an overflow, keep it otherwise')}")
         _report(f"{case}: the step, the gradients and the new scale match torch.amp.GradScaler")
