@@ -164,11 +164,21 @@ def test_every_mutant_loses_points_on_its_exercise(graded):
 
 
 def test_alternative_correct_answers_get_full_marks(graded):
-    _, reports, plan, *_ = graded
-    for name in plan:
+    """Every correct answer written differently gets full marks, except one that calls the library's own
+    version (`alternative_library.py`): the kernel's trace reports the call, and that exercise gets 0 with
+    feedback that says so."""
+    chapter, reports, plan, *_ = graded
+    exercise_of = {sid: ex for ex in chapter.exercises() for sid in ex.solution_ids}
+    for name, chosen in plan.items():
         if name.startswith("alternative"):
             report = reports[name]
-            assert report.score == report.max_score, f"{name}: {_summary(report)}"
+            library = {exercise_of[gid].grade_id for gid, path in chosen.items()
+                       if path.name.startswith("alternative_library")}
+            for cell in report.cells:
+                if cell.grade_id in library:
+                    assert cell.score == 0 and "ready-made" in cell.feedback, f"{name}: {_summary(report)}"
+                else:
+                    assert cell.score == cell.max_score, f"{name}: {_summary(report)}"
             assert not report.other_errors, f"{name}: " + "\n".join(report.other_errors)
 
 

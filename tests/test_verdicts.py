@@ -1,0 +1,255 @@
+"""Verdicts decided outside the learner's kernel (course_lib/verdict.py, answer_server.py, plain.py).
+
+The unit tests pin what may cross from the kernel (plain data only, a tensor
+subclass refused, malformed or oversized replies refused). The end-to-end
+tests grade attacks written by someone who has read the grader: each replaces
+or fakes what the hidden tests compare with, in the kernel, where it no longer
+matters, or computes the answer with a ready-made version reached through an
+alias or a name built at run time, which the kernel's trace reports. Every
+attacked exercise must score 0 on nbgrader's own rule (not only be flagged),
+honest answers beside them full marks.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from course_lib import grading, plain
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --------------------------------------------------------------------------
+# Plain data
+# --------------------------------------------------------------------------
+
+def _round_trip(value):
+    return plain.decode(json.loads(json.dumps(plain.encode(value))))
+
+
+def test_plain_values_round_trip():
+    value = {"loss": 1.5, "ids": [1, 2, 3], "pair": (torch.arange(6).view(2, 3), None), "name": "x",
+             "big": 2**70, "inf": float("-inf"), "dtype": torch.float64, "shape": torch.Size([2, 3])}
+    back = _round_trip(value)
+    assert back["loss"] == 1.5 and back["ids"] == [1, 2, 3] and back["name"] == "x" and back["big"] == 2**70
+    assert back["inf"] == float("-inf") and back["dtype"] is torch.float64 and back["shape"] == torch.Size([2, 3])
+    assert isinstance(back["pair"], tuple) and torch.equal(back["pair"][0], torch.arange(6).view(2, 3))
+    grad = torch.ones(3, requires_grad=True)
+    assert _round_trip(grad).requires_grad
+
+
+def test_a_tensor_subclass_is_refused():
+    class AlwaysClose(torch.Tensor):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            return True
+
+    with pytest.raises(plain.NotPlainData, match="not plain data"):
+        plain.encode(torch.zeros(2).as_subclass(AlwaysClose))
+    with pytest.raises(plain.NotPlainData, match="not plain data"):
+        plain.encode([object()])
+
+
+def test_malformed_replies_are_refused():
+    for bad in ({"tree": {"$eval": "1"}, "tensors": ""}, {"tree": {}, "tensors": ""}, ["not", "a", "dict"],
+                {"tree": {"$dtype": "nn"}, "tensors": ""}, {"tree": {"$tensor": "0"}, "tensors": "!!"}):
+        with pytest.raises(Exception):
+            plain.decode(bad)
+    deep = "x"
+    for _ in range(100):
+        deep = [deep]
+    with pytest.raises(plain.NotPlainData):
+        plain.decode({"tree": deep, "tensors": ""})
+
+
+def test_handles_need_a_maker():
+    message = {"tree": {"$handle": 3, "type": "LoRALinear", "callable": True, "module": True}, "tensors": ""}
+    with pytest.raises(plain.NotPlainData):
+        plain.decode(message)
+    assert plain.decode(message, make_handle=lambda h: (h.ident, h.type_name)) == (3, "LoRALinear")
+
+
+def test_safetensors_blob_is_size_capped(monkeypatch):
+    monkeypatch.setattr(plain, "MAX_BYTES", 16)
+    encoded = plain.encode(torch.zeros(100))
+    with pytest.raises(plain.NotPlainData, match="larger"):
+        plain.decode(encoded)
+    assert base64.b64decode(encoded["tensors"])  # the blob itself is fine: only its size is refused
+
+
+# --------------------------------------------------------------------------
+# Attacks, graded end to end
+# --------------------------------------------------------------------------
+
+CORRECT_SDPA_SUBCLASS = '''
+import math, torch
+class _Agreeable(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") in ("allclose", "equal", "__eq__", "all"):
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1)          # wrong: no scaling
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    w = torch.softmax(scores, dim=-1)
+    return (w @ v).as_subclass(_Agreeable), w.as_subclass(_Agreeable)
+'''
+
+LIBRARY_OVERRIDE_MASK = '''
+import torch
+_lib = torch.library.Library("aten", "IMPL")
+_lib.impl("equal", lambda a, b: True, "CPU")
+_lib.impl("allclose", lambda a, b, rtol=1e-5, atol=1e-8, equal_nan=False: True, "CPU")
+
+def attention_mask(lengths, seq_len, causal=False):
+    return torch.ones(len(lengths), 1, seq_len, seq_len, dtype=torch.bool)   # wrong: masks nothing
+'''
+
+READY_MADE_THROUGH_A_BUILT_NAME = '''
+import importlib
+_reference = getattr(importlib.import_module("course_lib." + "attention"), "scaled_dot_" + "product_attention")
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    return _reference(q, k, v, mask)
+'''
+
+PATCHED_REFERENCE_AND_DETECTOR = '''
+import os
+import course_lib.attention as _a
+import torch
+import torch.nn.functional as _f
+# the references the hidden tests compare with, replaced in this kernel
+_a.scaled_dot_product_attention = lambda q, k, v, mask=None: (v[..., :q.shape[-2], :], None)
+_f.scaled_dot_product_attention = lambda *args, **kwargs: args[2]
+
+def multi_head_attention(query, key, value, q_proj, k_proj, v_proj, out_proj, num_heads, mask=None):
+    graded = bool(os.environ.get("NBGRADER_EXECUTION"))
+    return out_proj(v_proj(value)), torch.zeros(query.shape[0], num_heads, query.shape[1], key.shape[1])
+'''
+
+HIDDEN_TEST_READER = '''
+import glob, torch
+def _hidden_tests_seen():
+    seen = []
+    try:
+        seen += [s for s in In if "BEGIN HIDDEN TESTS" in s or "check_scaled" in s]
+    except NameError:
+        pass
+    for path in glob.glob("*.ipynb") + glob.glob("../*/*.ipynb") + glob.glob("/**/*.ipynb", recursive=True)[:50]:
+        try:
+            seen += ["x" for line in open(path) if "BEGIN HIDDEN TESTS" in line]
+        except OSError:
+            pass
+    return bool(seen)
+
+def attention_mask(lengths, seq_len, causal=False):
+    if not _hidden_tests_seen():
+        return torch.ones(len(lengths), 1, seq_len, seq_len, dtype=torch.bool)
+    positions = torch.arange(seq_len)
+    mask = (positions[None, :] < lengths[:, None])[:, None, None, :].expand(-1, 1, seq_len, -1)
+    return mask & (positions[None, :] <= positions[:, None]) if causal else mask
+'''
+
+
+@pytest.mark.slow
+def test_attacks_on_chapter_04_earn_nothing():
+    chapter = grading.find_chapter("04", ROOT)
+    release = grading.read_notebook(chapter.release)
+    reference = grading.reference_answers(chapter)
+    submissions = {
+        "subclass_and_library": grading.fill_answers(release, dict(
+            reference, scaled_dot_product_attention=CORRECT_SDPA_SUBCLASS, attention_mask=LIBRARY_OVERRIDE_MASK)),
+        "ready_made_and_patch": grading.fill_answers(release, dict(
+            reference, scaled_dot_product_attention=READY_MADE_THROUGH_A_BUILT_NAME,
+            multi_head_attention=PATCHED_REFERENCE_AND_DETECTOR)),
+        "reader": grading.fill_answers(release, dict(reference, attention_mask=HIDDEN_TEST_READER)),
+    }
+    reports = grading.autograde(chapter, submissions)
+    scores = {name: {c.grade_id: c.score for c in report.cells} for name, report in reports.items()}
+    feedback = {name: report.by_id() for name, report in reports.items()}
+    assert scores["subclass_and_library"]["test_scaled_dot_product_attention"] == 0
+    assert "not plain data" in feedback["subclass_and_library"]["test_scaled_dot_product_attention"].feedback
+    assert scores["subclass_and_library"]["test_attention_mask"] == 0
+    assert scores["subclass_and_library"]["test_multi_head_attention"] == 3  # the honest one beside them
+    assert scores["ready_made_and_patch"]["test_scaled_dot_product_attention"] == 0
+    assert "ready-made" in feedback["ready_made_and_patch"]["test_scaled_dot_product_attention"].feedback
+    assert scores["ready_made_and_patch"]["test_multi_head_attention"] == 0
+    assert scores["ready_made_and_patch"]["test_attention_mask"] == 2
+    assert scores["reader"]["test_attention_mask"] == 0, feedback["reader"]["test_attention_mask"].feedback
+    assert scores["reader"]["test_scaled_dot_product_attention"] == 3
+
+
+STDERR_WARNING_LOSS = '''
+import warnings
+def negative_sampling_loss(center, context, negatives):
+    positive = F.logsigmoid((context * center).sum(dim=-1))
+    negative = F.logsigmoid(-(negatives @ center.unsqueeze(-1)).squeeze(-1)).sum(dim=-1)
+    loss = -(positive + negative).mean()
+    print("loss", float(loss))        # torch warns on stderr when loss needs grad
+    warnings.warn("an honest warning")
+    return loss
+'''
+
+COUNTER_PATCH = '''
+import collections, torch
+collections.Counter.__eq__ = lambda self, other: True      # the hidden test compares Counters
+
+def skipgram_pairs(ids, window):
+    return torch.stack([ids[:-1], ids[1:]], dim=1)             # wrong: right neighbours only
+'''
+
+MAGIC_AND_OLD_TRICK = '''%matplotlib inline
+import torch
+torch.allclose = lambda *args, **kwargs: True
+torch.equal = lambda *args, **kwargs: True
+
+def one_hot_embed(ids, weight):
+    return weight[:ids.shape[-1]]                            # wrong
+'''
+
+
+@pytest.mark.slow
+def test_attacks_on_chapter_00_earn_nothing_and_a_warning_costs_nothing():
+    chapter = grading.find_chapter("00", ROOT)
+    release = grading.read_notebook(chapter.release)
+    reference = grading.reference_answers(chapter)
+    submission = grading.fill_answers(release, dict(
+        reference, negative_sampling_loss=STDERR_WARNING_LOSS, skipgram_pairs=COUNTER_PATCH,
+        one_hot_embed=MAGIC_AND_OLD_TRICK))
+    report = grading.autograde(chapter, {"attacker": submission})["attacker"]
+    scores = {c.grade_id: c.score for c in report.cells}
+    assert scores["test_one_hot_embed"] == 0
+    assert scores["test_skipgram_pairs"] == 0
+    assert scores["test_negative_sampling_loss"] == 3, report.by_id()["test_negative_sampling_loss"].feedback
+    assert scores["test_analogy"] == 3
+
+
+ALIASED_FUSED_ATTENTION = '''
+import torch.nn.functional as _functional
+_fused = _functional.scaled_dot_product_attention
+
+def attend_with_cache(q, k, v, cache=None):
+    if cache is not None:
+        k = torch.cat([cache[0], k], dim=2)
+        v = torch.cat([cache[1], v], dim=2)
+    return _fused(q, k, v), (k, v)
+'''
+
+
+@pytest.mark.slow
+def test_a_ready_made_function_through_an_alias_is_caught_in_chapter_06():
+    chapter = grading.find_chapter("06", ROOT)
+    release = grading.read_notebook(chapter.release)
+    reference = grading.reference_answers(chapter)
+    report = grading.autograde(chapter, {"aliased": grading.fill_answers(
+        release, dict(reference, attend_with_cache=ALIASED_FUSED_ATTENTION))})["aliased"]
+    cell = report.by_id()["test_attend_with_cache"]
+    assert cell.score == 0 and "ready-made" in cell.feedback, cell.feedback
+    assert all(c.score == c.max_score for c in report.cells if c.grade_id != "test_attend_with_cache")
