@@ -46,7 +46,7 @@ OUTSIDE_PYTHON = {"system", "getoutput", "sx", "sc", "bash", "sh", "script", "pe
                   "python3", "pypy", "run", "writefile", "file", "load", "loadpy", "save", "pip", "conda", "mamba",
                   "micromamba", "uv", "cd", "pushd", "popd", "bookmark", "alias", "macro", "store", "env", "config",
                   "html", "javascript", "js", "svg", "prun", "debug", "reset", "logstart", "rerun", "recall"}
-_TIMEIT_OPTION = re.compile(r"^\s*(-[nrp]\s*\d+(\.\d*)?|-[tcqo])\s*")
+_TIMEIT_OPTIONS = re.compile(r"^(\s*(-[nrp]\s*\d+(\.\d*)?|-[tcqo])\s+)*")  # %timeit -n 1 -r 1 code
 
 
 @dataclass
@@ -73,6 +73,10 @@ def _ipython_transform(source: str) -> str:
     return TransformerManager().transform_cell(source)
 
 
+def _syntax_error(line: int, message: str) -> str:
+    return f"could not read this cell: a syntax error at line {line} ({message}); nothing in it was checked"
+
+
 @functools.lru_cache(maxsize=4096)  # a class's notebooks share most cells; the trees are only read
 def read_cell(source: str) -> Reading:
     """The cell's syntax tree after IPython's transformation, with the code of timing magics in place."""
@@ -84,8 +88,7 @@ def read_cell(source: str) -> Reading:
         tree = _parse(text)
     except SyntaxError as error:
         line = error.lineno or 1
-        return Reading(None, f"could not read this cell: a syntax error at line {line} ({error.msg}); "
-                             "nothing in it was checked", line)
+        return Reading(None, _syntax_error(line, error.msg), line)
     reader = _MagicReader()
     tree = ast.fix_missing_locations(reader.visit(tree))
     if reader.problem:
@@ -123,8 +126,9 @@ class _MagicReader(ast.NodeTransformer):
     def _code(self, code: str, first_line: int) -> list[ast.stmt]:
         """The statements of a magic's code, numbered as the lines of the cell they stand on."""
         inner = read_cell(code)
-        if inner.tree is None:
-            self.problem = self.problem or (inner.problem, inner.problem_line + first_line - 1)
+        if inner.tree is None:  # numbered as a line of the whole cell
+            line = inner.problem_line + first_line - 1
+            self.problem = self.problem or (re.sub(r"at line \d+", f"at line {line}", inner.problem), line)
             return []
         ast.increment_lineno(inner.tree, first_line - 1)
         self.flags.extend((line + first_line - 1, what) for line, what in inner.magics)
@@ -133,9 +137,9 @@ class _MagicReader(ast.NodeTransformer):
     def _statements(self, magic, line: int) -> list[ast.stmt]:
         kind, name, argument, body = magic
         if kind == "line" and name in CODE_LINE_MAGICS:
-            return self._code(_TIMEIT_OPTION.sub("", argument) if name == "timeit" else argument, line)
+            return self._code(_TIMEIT_OPTIONS.sub("", argument, count=1) if name == "timeit" else argument, line)
         if kind == "cell" and name in CODE_CELL_MAGICS:
-            setup = self._code(_TIMEIT_OPTION.sub("", argument), line) if name == "timeit" else []
+            setup = self._code(_TIMEIT_OPTIONS.sub("", argument, count=1), line) if name == "timeit" else []
             return setup + self._code(body, line + 1)
         if (kind == "line" and name in HARMLESS_LINE_MAGICS) or (kind == "cell" and name in HARMLESS_CELL_MAGICS) \
                 or (kind == "line" and name == "load_ext" and argument.strip() in HARMLESS_EXTENSIONS):

@@ -240,3 +240,179 @@ def test_an_answer_cell_may_not_redefine_another_exercise():
     _, nb = _release_with("10_scale", {"flops_per_token": cheat}, {})
     flags = integrity.report(chapter, nb)
     assert any("redefines average_gradients" in f.what for fs in flags.values() for f in fs), flags
+
+
+# --- the issue "the report fails open and any alias escapes it": each escape, on the exercise where it stands
+HONEST = ROOT / "tests" / "honest"
+
+# label -> (chapter, answer cell, code appended to the reference answer, words of the flag)
+ESCAPES = {
+    "a magic line makes the cell unparseable for ast": (
+        "04", "scaled_dot_product_attention", "%matplotlib inline\ntorch.allclose = lambda *a, **k: True\n",
+        "assigns to torch.allclose"),
+    "the trick inside a %%time cell": (
+        "04", "scaled_dot_product_attention", None, "assigns to torch.allclose"),
+    "the trick as the code of %time": (
+        "04", "scaled_dot_product_attention", "%time torch.allclose = lambda *a, **k: True\n", "assigns to torch.allclose"),
+    "a shell escape": ("04", "scaled_dot_product_attention", "!rm -rf ../../gradebook.db\n", "outside Python"),
+    "a bash cell magic inside %%capture": ("04", "scaled_dot_product_attention", None, "outside Python"),
+    "%run of another file": ("04", "scaled_dot_product_attention", "%run cheat.py\n", "outside Python"),
+    "%%writefile": ("04", "scaled_dot_product_attention", None, "outside Python"),
+    "an unknown magic": ("04", "scaled_dot_product_attention", "%load_ext cheat\n", "magic"),
+    "a cell that does not parse": ("04", "scaled_dot_product_attention", "def broken(:\n    pass\n",
+                                   "could not read this cell: a syntax error at line"),
+    "an alias of F": ("06", "attend_with_cache", "fn = F\n_ = fn.scaled_dot_product_attention\n",
+                      "ready-made version"),
+    "06's built-in attention": ("06", "attend_with_cache",
+                                "def attend_with_cache(q, k, v, cache=None):\n"
+                                "    return F.scaled_dot_product_attention(q, k, v), (k, v)\n", "ready-made version"),
+    "import os as o": ("04", "scaled_dot_product_attention", "import os as o\no.system('ls')\n", "o.system (os.system)"),
+    "getattr under another name": ("04", "scaled_dot_product_attention",
+                                   "fetch = getattr\nok = fetch(torch, 'all' + 'close')\n", "getattr with a computed name"),
+    "import gc as collector": ("04", "scaled_dot_product_attention", "import gc as collector\n", "imports gc"),
+    "gc.get_objects": ("04", "scaled_dot_product_attention",
+                       "import gc\nfns = [f for f in gc.get_objects() if callable(f)]\n", "uses gc.get_objects"),
+    "importlib with a name built from chr()": (
+        "04", "scaled_dot_product_attention",
+        "import importlib\nm = importlib.import_module(''.join(map(chr, [111, 115])))\n", "importlib"),
+    "__import__ of chr()s": ("04", "scaled_dot_product_attention", "m = __import__(chr(111) + chr(115))\n",
+                              "uses __import__"),
+    "getattr of a name built from chr()": (
+        "04", "scaled_dot_product_attention", "def f(self):\n    return getattr(self, ''.join(map(chr, [95, 95])))\n",
+        "built from characters"),
+    "a subclass walk from ()": ("04", "scaled_dot_product_attention",
+                                "classes = ().__class__.__base__.__subclasses__()\n", "__subclasses__"),
+    "types.FunctionType from a reference's __code__": (
+        "04", "scaled_dot_product_attention",
+        "import types\nf = types.FunctionType(checks.check_attention_mask.__code__, {})\n", "types"),
+    "a pickle payload": ("04", "scaled_dot_product_attention", "import pickle as p\np.loads(b'x')\n", "imports pickle"),
+    "a marshal payload": ("04", "scaled_dot_product_attention", "from marshal import loads\n", "imports marshal.loads"),
+    "a decorator that patches": ("04", "scaled_dot_product_attention",
+                                 "def quiet(f):\n    setattr(torch, 'allclose', lambda *a, **k: True)\n    return f\n"
+                                 "@quiet\ndef helper():\n    pass\n", "uses setattr on torch"),
+    "a metaclass": ("04", "scaled_dot_product_attention",
+                    "class Meta(type):\n    def __instancecheck__(cls, x):\n        return True\n"
+                    "class Anything(metaclass=Meta):\n    pass\n", "metaclass"),
+    "a module's __class__ swapped": ("04", "scaled_dot_product_attention",
+                                     "class Loud(type(torch)):\n    pass\ntorch.__class__ = Loud\n", "__class__"),
+    "ctypes PyObject_SetAttr": ("04", "scaled_dot_product_attention",
+                                "import ctypes\nctypes.pythonapi.PyObject_SetAttr\n", "imports ctypes"),
+    "torch.library overrides aten::allclose": (
+        "04", "scaled_dot_product_attention",
+        "lib = torch.library.Library('aten', 'IMPL')\nlib.impl('allclose', lambda *a, **k: True, 'CPU')\n",
+        "torch.library"),
+    "torch.library under an alias": ("04", "scaled_dot_product_attention",
+                                     "from torch import library as L\nL.Library('aten', 'IMPL')\n", "torch.library"),
+    "a Tensor subclass with __torch_function__": (
+        "04", "scaled_dot_product_attention",
+        "class Always(torch.Tensor):\n    @classmethod\n    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+        "        return True\n", "subclasses torch.Tensor"),
+    "__torch_function__ on a plain class": (
+        "04", "scaled_dot_product_attention",
+        "class Sneaky:\n    def __torch_function__(self, *a, **k):\n        return True\n", "__torch_function__"),
+    "sys.modules patched": ("04", "scaled_dot_product_attention",
+                            "import sys\nsys.modules['torch'].allclose = max\n", "sys.modules"),
+    "sys._getframe": ("04", "scaled_dot_product_attention", "import sys as s\nframe = s._getframe(1)\n", "_getframe"),
+    "a course_lib reference patched through an alias": (
+        "09", "encode_chat", "import course_lib.sft as s\ns.encode_chat = lambda *a: ([], 0)\n", "assigns to s.encode_chat"),
+    "Counter.__eq__ patched": ("03", "corpus_bleu", "Counter.__eq__ = lambda a, b: True\n", "assigns to Counter.__eq__"),
+    "Counter.__eq__ patched through an alias": (
+        "03", "corpus_bleu", "C = Counter\nC.__eq__ = lambda a, b: True\n", "assigns to C.__eq__"),
+    "a special method of a type patched": ("03", "corpus_bleu", "type(Counter()).__eq__ = lambda a, b: True\n",
+                                           "__eq__"),
+    "GradScaler subclassed and patched": (
+        "10", "loss_scaling_step",
+        "class Scaler(torch.amp.GradScaler):\n    pass\ntorch.amp.GradScaler = Scaler\n", "torch.amp.GradScaler"),
+    "a grader detector": ("10", "flops_per_token",
+                          "import os\nGRADED = 'NBGRADER_EXECUTION' in os.environ\n", "names the grader"),
+    "a grader detector by subscript": ("10", "flops_per_token",
+                                       "import os\nGRADED = os.environ['NBGRADER_EXECUTION']\n", "names the grader"),
+    "os.remove": ("04", "scaled_dot_product_attention", "import os\nos.remove('x')\n", "os.remove"),
+    "a module through a function default": ("04", "scaled_dot_product_attention",
+                                            "import os\ndef f(m=os):\n    m.system('ls')\n", "m.system (os.system)"),
+    "a module through tuple unpacking": ("04", "scaled_dot_product_attention",
+                                         "import os\na, b = 1, os\nb.symlink('x', 'y')\n", "os.symlink"),
+    "a module returned by a helper": ("04", "scaled_dot_product_attention",
+                                      "import os\ndef get():\n    return os\nget().system('ls')\n", "os.system"),
+    "builtins": ("04", "scaled_dot_product_attention", "import builtins\n", "imports builtins"),
+    "__builtins__": ("04", "scaled_dot_product_attention", "b = __builtins__\n", "__builtins__"),
+    "vars of a module": ("10", "flops_per_token", "table = vars(torch)\n", "uses vars on torch"),
+    "__dict__ of an imported class": ("10", "flops_per_token", "fields = GPTConfig.__dict__\n", "__dict__ of GPTConfig"),
+    "setattr passed around uncalled": ("04", "scaled_dot_product_attention",
+                                       "list(map(setattr, [torch], ['allclose'], [max]))\n", "passes setattr on"),
+    "inspect frames": ("05", "layer_norm", "frame = inspect.currentframe().f_back\n", "inspect.currentframe"),
+    "a private reference of the checks": ("05", "layer_norm", "from course_lib.checks.transformer import "
+                                                              "random_decoder_layer, _reference_head\n", "_reference_head"),
+    "open outside the folder": ("04", "scaled_dot_product_attention", "open('../../gradebook.db', 'rb')\n",
+                                "outside the notebook's folder"),
+    "open of a path it cannot read": ("04", "scaled_dot_product_attention", "name = input()\nopen(name)\n",
+                                      "path the report cannot read"),
+    "writing a Python file next to the notebook": ("04", "scaled_dot_product_attention",
+                                                   "open('sitecustomize.py', 'w').write('x')\n", "a file Python"),
+    "a torch function mode under an alias": (
+        "04", "scaled_dot_product_attention", "import torch.overrides as o\nclass M(o.TorchFunctionMode):\n    pass\n",
+        "torch.overrides"),
+}
+# whole cells, where the escape needs a cell magic on the first line
+CELLS = {
+    "the trick inside a %%time cell": "%%time\n{answer}\ntorch.allclose = lambda *a, **k: True\n",
+    "a bash cell magic inside %%capture": "%%capture out\n{answer}\n!rm -rf /\n",
+    "%%writefile": "%%writefile torch.py\nallclose = lambda *a, **k: True\n",
+}
+
+
+@pytest.mark.parametrize("escape", list(ESCAPES))
+def test_each_escape_is_flagged_on_its_exercise(escape):
+    number, answer_cell, code, words = ESCAPES[escape]
+    chapter = grading.find_chapter(number, ROOT)
+    reference = grading.reference_answers(chapter)
+    answer = reference[answer_cell]
+    source = CELLS[escape].format(answer=answer) if code is None else answer.rstrip() + "\n\n" + code
+    nb = grading.fill_answers(grading.read_notebook(chapter.release), dict(reference, **{answer_cell: source}))
+    exercise = next(e for e in chapter.exercises() if answer_cell in e.solution_ids)
+    flags = [str(f) for f in integrity.report(chapter, nb).get(exercise.grade_id, [])]
+    assert any(words in f for f in flags), flags
+
+
+def test_an_escape_in_a_scratch_cell_counts_against_later_exercises():
+    chapter = grading.find_chapter("10_scale", ROOT)
+    first_test = next(i for i, c in enumerate(grading.read_notebook(chapter.release).cells) if grading.is_test_cell(c))
+    _, nb = _release_with("10_scale", {}, {first_test: "%matplotlib inline\nimport os as o\no.system('ls')\n"})
+    flags = integrity.report(chapter, nb)
+    assert sorted(flags) == sorted(e.grade_id for e in chapter.exercises()), flags
+    # a scratch cell with str.replace and `import os` (reading paths) is no flag on anything
+    _, nb = _release_with("10_scale", {}, {first_test: "import os\nprint('a-b'.replace('-', '+'), os.path.join('a', 'b'))\n"})
+    assert integrity.report(chapter, nb) == {}
+
+
+def test_harmless_magics_are_not_flags():
+    imported = integrity.imported_names(["import torch"])
+    for cell in ["%matplotlib inline\nx = 1\n", "%time x = torch.zeros(3)\n", "%timeit -n 1 -r 1 torch.zeros(3)\n",
+                 "%%time\nx = torch.zeros(3)\n", "%load_ext autoreload\n%autoreload 2\n", "torch.zeros?\n"]:
+        assert integrity.scan_answer("one_hot_embed", cell, imported) == [], cell
+
+
+def test_the_ready_made_table_covers_every_exercise():
+    for chapter in grading.chapters(ROOT):
+        for answer_cell in grading.reference_answers(chapter):
+            assert integrity.READY_MADE.get(answer_cell), f"{chapter.name}/{answer_cell} has no ready-made versions"
+    assert "scaled_dot_product_attention" in integrity.READY_MADE["attend_with_cache"]
+
+
+def _honest_files():
+    return sorted(HONEST.glob("*/*/*.py"))
+
+
+def test_the_honest_corpus_is_large_and_varied():
+    files = _honest_files()
+    assert len(files) >= 30 and len({p.parent.parent.name for p in files}) >= 5
+
+
+@pytest.mark.parametrize("path", _honest_files(), ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}/{p.stem}")
+def test_honest_unusual_answers_are_not_flagged(path):
+    """tests/honest holds correct answers written the unusual ways honest learners write them (helpers,
+    classes with setattr on self, files next to the notebook, list.remove, print and warnings, magics,
+    os.path, vars(config)): none is a flag."""
+    chapter = grading.find_chapter(path.parent.parent.name, ROOT)
+    nb = grading.fill_answers(grading.read_notebook(chapter.release), {path.parent.name: path.read_text()})
+    assert integrity.report(chapter, nb) == {}
