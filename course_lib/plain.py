@@ -5,7 +5,9 @@ unpickles anything the learner's kernel made. What crosses from the kernel
 is built only from these: None, bool, int, float, str, bytes, lists, tuples,
 dicts, torch tensors (a plain `torch.Tensor` or `nn.Parameter`, dense, sent as
 safetensors bytes), numpy arrays and scalars, torch dtypes, sizes and devices,
-and handles (a number naming an object that stays in the kernel). `encode`
+a few of torch's own layers by value (`nn.Linear`, `nn.Embedding`, `nn.LayerNorm`:
+their sizes and weights), and handles (a number naming an object that stays
+in the kernel). `encode`
 runs in the kernel and refuses anything else with a message that names the
 type (a tensor subclass with `__torch_function__` is refused, not converted:
 it could answer comparisons). `decode` runs in the grader: it reads JSON and
@@ -36,12 +38,22 @@ class Handle:
 # In the kernel: values -> JSON-able tree + tensors
 # --------------------------------------------------------------------------
 
-def encode(value, keep_handle=None) -> dict:
+# torch layers sent by value: class -> the constructor's arguments read from an instance
+LAYERS = {
+    "Linear": lambda m: {"in_features": m.in_features, "out_features": m.out_features, "bias": m.bias is not None},
+    "Embedding": lambda m: {"num_embeddings": m.num_embeddings, "embedding_dim": m.embedding_dim},
+    "LayerNorm": lambda m: {"normalized_shape": list(m.normalized_shape), "eps": m.eps,
+                            "elementwise_affine": m.elementwise_affine, "bias": getattr(m, "bias", None) is not None},
+}
+
+
+def encode(value, keep_handle=None, layers_by_value=True) -> dict:
     """{"tree": JSON-able, "tensors": base64 safetensors} for `value`.
 
     `keep_handle(obj) -> int`, when given, stores an object that is not plain
     data in the kernel and returns its number; without it such objects raise
-    NotPlainData.
+    NotPlainData. With `layers_by_value`, the torch layers in LAYERS are sent
+    as their sizes and weights (a function that returns a new nn.Linear).
     """
     import torch
     from safetensors.torch import save
@@ -75,6 +87,11 @@ def encode(value, keep_handle=None) -> dict:
         numpy_value = _numpy(x)
         if numpy_value is not None:
             return numpy_value
+        if layers_by_value and type(x).__module__.startswith("torch.nn.modules") and type(x).__name__ in LAYERS:
+            dtype = next(iter(x.parameters()), torch.zeros(())).dtype
+            return {"$layer": type(x).__name__, "init": LAYERS[type(x).__name__](x), "training": x.training,
+                    "dtype": str(dtype).removeprefix("torch."),
+                    "state": [[name, tensor(t)] for name, t in x.state_dict(keep_vars=True).items()]}
         if keep_handle is not None:
             return {"$handle": keep_handle(x), "type": type(x).__name__, "callable": callable(x),
                     "module": isinstance(x, torch.nn.Module)}
@@ -88,8 +105,11 @@ def encode(value, keep_handle=None) -> dict:
         # safetensors wants contiguous CPU storage without shared memory; the grader reads
         # the numbers, not the autograd graph (verdict.py asks the kernel for gradients)
         tensors[key] = t.detach().to("cpu").contiguous().clone()
-        return {"$tensor": key, "requires_grad": bool(t.requires_grad),
-                "parameter": type(t) is torch.nn.Parameter, "device": t.device.type}
+        described = {"$tensor": key, "requires_grad": bool(t.requires_grad),
+                     "parameter": type(t) is torch.nn.Parameter, "device": t.device.type}
+        if t.is_leaf and t.grad is not None and type(t.grad) is torch.Tensor:
+            described["grad"] = tensor(t.grad)
+        return described
 
     def _numpy(x):
         try:
@@ -160,9 +180,33 @@ def decode(message: dict, make_handle=None):
             return result
         if tag == "$tensor":
             t = tensors[str(x[tag])]
-            if x.get("parameter"):
-                return torch.nn.Parameter(t, requires_grad=bool(x.get("requires_grad")))
-            return t.requires_grad_(bool(x.get("requires_grad")) and (t.is_floating_point() or t.is_complex()))
+            differentiable = bool(x.get("requires_grad")) and (t.is_floating_point() or t.is_complex())
+            t = torch.nn.Parameter(t, requires_grad=differentiable) if x.get("parameter") else \
+                t.requires_grad_(differentiable)
+            if "grad" in x:
+                grad = walk(x["grad"], depth + 1)
+                if isinstance(grad, torch.Tensor) and grad.shape == t.shape:
+                    t.grad = grad.detach()
+            return t
+        if tag == "$layer":
+            kind = str(x[tag])
+            if kind not in LAYERS:
+                raise NotPlainData("an unknown layer")
+            init = {str(k): v for k, v in walk({"$dict": [[k, v] for k, v in dict(x["init"]).items()]},
+                                                depth + 1).items()}
+            dtype = getattr(torch, str(x.get("dtype", "float32")), None)
+            if not isinstance(dtype, torch.dtype):
+                raise NotPlainData("an unknown dtype")
+            try:
+                layer = getattr(torch.nn, kind)(**init, dtype=dtype)
+                state = {str(name): walk(t, depth + 1) for name, t in _list(x["state"])}
+                with torch.no_grad():
+                    for name, value in layer.state_dict(keep_vars=True).items():
+                        value.copy_(state[name])
+                        value.requires_grad_(bool(state[name].requires_grad))
+            except (TypeError, KeyError, RuntimeError, ValueError) as error:
+                raise NotPlainData(f"a malformed {kind}: {error}") from None
+            return layer.train(bool(x.get("training")))
         if tag == "$dtype":
             dtype = getattr(torch, str(x[tag]), None)
             if not isinstance(dtype, torch.dtype):

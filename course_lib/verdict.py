@@ -48,6 +48,24 @@ import types
 from . import answer_server, plain
 
 REPLY_LIMIT = 300 * 2**20  # characters of one kernel reply
+_LINK = None  # the graded kernel, in the verdict process only
+
+
+def in_kernel(fn):
+    """`fn` itself in a notebook; in the verdict process, `fn` run in the graded kernel.
+
+    For the few checks whose calls must happen where the learner's code lives:
+    processes that fork from the kernel and join the learner's collectives
+    (chapter 10's gradient averaging). `fn` must be a library function (it is
+    pickled by name); what it returns comes back as plain data and is judged here.
+    """
+    if _LINK is None:
+        return fn
+
+    def run(*args, **kwargs):
+        return _LINK.call(("object", fn), args, kwargs)
+
+    return run
 
 
 class RemoteError(Exception):
@@ -70,6 +88,8 @@ class KernelLink:
         self.traced: set[str] = set()
         self.printed: list[str] = []
         self._calls = 0
+        # tensors the test read from an object in the kernel: [tensor, handle, attribute, value when last synced]
+        self.tracked: list[list] = []
 
     # -- the wire -------------------------------------------------------------
 
@@ -152,6 +172,44 @@ class KernelLink:
             raise _rebuilt_error(reply["error"])
         return plain.decode(reply["value"], make_handle=self._remote)
 
+    # -- tensors read from the kernel's objects stay in step with them ----------
+
+    def _sync_out(self) -> None:
+        """Send the kernel the attribute tensors the test changed here (`layer.lora_A.copy_(A)`)."""
+        import torch
+
+        for entry in self.tracked:
+            tensor, ident, name, synced = entry
+            if tensor.shape != synced.shape or not torch.equal(tensor.detach(), synced):
+                self._value(self.request({"op": "setdata", "target": ident, "name": name,
+                                          "value": tensor.detach().clone()}))
+                entry[3] = tensor.detach().clone()
+
+    def _refresh(self) -> None:
+        """Read the attribute tensors again after the kernel ran code (a forward, a backward, a step)."""
+        import torch
+
+        for entry in self.tracked:
+            tensor, ident, name, _ = entry
+            fresh = self._value(self.request({"op": "getattr", "target": ident, "name": name}))
+            if not _is_tensor(fresh):
+                continue
+            with torch.no_grad():
+                if tensor.shape == fresh.shape and tensor.dtype == fresh.dtype:
+                    tensor.copy_(fresh)
+                else:
+                    tensor.data = fresh.detach()
+            tensor.grad = fresh.grad
+            entry[3] = tensor.detach().clone()
+
+    def getattr_of(self, ident: int, name: str):
+        self._sync_out()
+        value = self._value(self.request({"op": "getattr", "target": ident, "name": name}))
+        if _is_tensor(value):
+            self.tracked = [e for e in self.tracked if e[0] is not value][-63:] + [[value, ident, name,
+                                                                                      value.detach().clone()]]
+        return value
+
     # -- what proxies ask ------------------------------------------------------
 
     def lookup(self, name: str):
@@ -165,13 +223,20 @@ class KernelLink:
 
         self._calls += 1
         call_id = self._calls
+        self._sync_out()
         originals = answer_server.tensors_in([list(args), kwargs])
+        grads = [t.grad if _is_tensor(t) and t.is_leaf else None for t in originals]
         reply = self.request({"op": "call", "target": target, "args": list(args), "kwargs": kwargs,
-                              "call_id": call_id, "write_back": True})
+                              "call_id": call_id, "write_back": True, "grads": grads})
         self.traced.update(reply.get("traced", []))
+        self._refresh()
         value = self._value(reply)
         if reply.get("written") is not None:
             _write_back(originals, plain.decode(reply["written"]))
+        if reply.get("optimizers") is not None:  # Adam's moments, momentum buffers: the next step needs them
+            for optimizer, state in zip(answer_server.optimizers_in([list(args), kwargs]),
+                                        plain.decode(reply["optimizers"])):
+                optimizer.load_state_dict(state)
         if reply.get("differentiable"):
             differentiable = [t for t in answer_server.plain_tensors(value) if t.requires_grad]
             inputs = [t for t in originals if _is_tensor(t) and t.requires_grad]
@@ -183,6 +248,7 @@ class KernelLink:
 
     def backward(self, call_id: int, grad_outputs) -> list:
         reply = self.request({"op": "backward", "call_id": call_id, "grad_outputs": list(grad_outputs)})
+        self._refresh()
         return self._value(reply)
 
 
@@ -213,6 +279,9 @@ def _write_back(originals: list, written: list) -> None:
                     original.copy_(value)
             elif original.is_leaf:
                 original.data = value
+        if original.is_leaf and original.requires_grad != value.requires_grad and (
+                original.is_floating_point() or original.is_complex()):
+            original.requires_grad_(value.requires_grad)  # a layer frozen by the learner's code
         if grad is None:
             if original.is_leaf and original.grad is not None:
                 original.grad = None
@@ -299,14 +368,23 @@ class RemoteObject:
     def __getattr__(self, name):
         if name.startswith("__") and name not in ("__name__", "__qualname__", "__doc__"):
             raise AttributeError(name)
-        link = object.__getattribute__(self, "_link")
-        return link._value(link.request({"op": "getattr", "target": object.__getattribute__(self, "_ident"),
-                                         "name": name}))
+        return object.__getattribute__(self, "_link").getattr_of(object.__getattribute__(self, "_ident"), name)
 
     def __setattr__(self, name, value):
         link = object.__getattribute__(self, "_link")
+        link._sync_out()
         link._value(link.request({"op": "setattr", "target": object.__getattribute__(self, "_ident"),
                                   "name": name, "value": value}))
+        link._refresh()
+
+    @property
+    def __class__(self):
+        """An nn.Module of the learner's passes isinstance(x, nn.Module), as it does in the notebook."""
+        if object.__getattribute__(self, "_module"):
+            import torch
+
+            return torch.nn.Module
+        return RemoteObject
 
     def __iter__(self):
         return iter(_remote_builtin(self, "list"))
@@ -407,10 +485,9 @@ def main() -> None:
     """The verdict process: read the kernel's connection and the notebook's setup, then test cells."""
     channel = os.fdopen(int(sys.argv[1]), "w", buffering=1)
     setup = json.loads(sys.stdin.readline())
-    link = KernelLink(setup["connection"], setup["call_timeout"])
+    global _LINK
+    link = _LINK = KernelLink(setup["connection"], setup["call_timeout"])
     namespace = TestNamespace(link)
-    if setup.get("trace"):
-        link.request({"op": "install", "names": setup["trace"]})
     with contextlib.redirect_stdout(io.StringIO()):
         for source in setup["imports"]:
             try:
