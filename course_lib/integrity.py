@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from . import grading
 from .integrity_rules import (BUILTIN_NAMES, CALL_CHECKED_BUILTINS, FILE_METHODS, FOOLING_METHODS, GRADER_WORDS,
-                              IPYTHON_HOOKS, PROTECTED_SUFFIXES, REFLECTION_ATTRIBUTES, TENSOR_CLASSES, TORCH_MODES,
+                              IPYTHON_HOOKS, PROTECTED_SUFFIXES, REFERENCE_NAME, REFLECTION_ATTRIBUTES, TENSOR_CLASSES, TORCH_MODES,
                               Names, forbidden, read_cell)
 
 # answer cell -> names of ready-made versions of what it asks the learner to write
@@ -267,7 +267,7 @@ class _Scan:
             if origin == "os.environ" and not (isinstance(parent, ast.Subscript)
                                                or isinstance(parent, ast.Attribute) and parent.attr == "get"):
                 return self.flag(node, f"uses {text}{alias} whole: the environment, where the grader can be told apart")
-            if self.ready_made(origin.split(".")[-1]) or "reference" in origin.split(".")[-1] \
+            if self.ready_made(origin.split(".")[-1]) or REFERENCE_NAME.search(origin.split(".")[-1]) \
                     and origin.startswith("course_lib"):
                 return self.flag(node, f"uses {text}, a ready-made version of this exercise{alias}")
             why = forbidden(origin)
@@ -327,8 +327,16 @@ class _Scan:
                 elif isinstance(part, ast.Attribute) and part.attr.startswith("__") and not self._receiver(owner) \
                         and not (isinstance(owner, ast.Name) and owner.id in self.names.classes):
                     self.flag(node, f"assigns to {ast.unparse(part)}: a special method of a class it did not write")
-                elif isinstance(part, ast.Subscript) and self.names.resolve(owner):
+                elif isinstance(part, ast.Subscript) and self._shared(owner):
                     self.flag(node, f"writes into {ast.unparse(owner)}, an imported module or object")
+
+    def _shared(self, owner: ast.AST) -> bool:
+        """Is owner an imported object itself (checks.TABLE, os.environ, an imported name), not merely a
+        name that may hold one of its items (`for kind in KINDS`, then `kind = torch.zeros(3)`)?"""
+        origins = self.names.resolve(owner)
+        if isinstance(owner, ast.Name):
+            return owner.id in self.imported or "os.environ" in origins
+        return bool(origins)
 
     def import_(self, node) -> None:
         module = node.module if isinstance(node, ast.ImportFrom) else None
@@ -436,8 +444,7 @@ class _Scan:
     def string(self, node: ast.Constant) -> None:
         value = node.value
         if value != self.grade_id and (self.ready_made(value) or value.startswith("_reference")
-                                       or (value.isidentifier() and "_" in value and "reference" in value
-                                           and not value.startswith("__"))):
+                                       or (value.isidentifier() and REFERENCE_NAME.search(value))):
             self.flag(node, f"names {value!r}, a ready-made version of this exercise, in a string")
         elif GRADER_WORDS.search(value) and len(value) < 200:
             self.flag(node, f"names the grader ({GRADER_WORDS.search(value).group(0)!r}): code that can tell when "

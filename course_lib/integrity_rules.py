@@ -334,7 +334,7 @@ class Names:
             module = self.string(first)
             return {module} if module else set()
         if function & _PASS_THROUGH:
-            return set().union(*(self.resolve(a) for a in node.args))
+            return set().union(*(self.resolve(a) for a in node.args), *(self.resolve(k.value) for k in node.keywords))
         found = set()
         if isinstance(node.func, ast.Attribute) and node.func.attr in _CONTAINER_METHODS:
             found |= self.resolve(node.func.value)
@@ -372,7 +372,7 @@ FORBIDDEN_MODULES = {
     **dict.fromkeys(["IPython", "ipykernel", "jupyter_client", "nbformat", "nbgrader", "nbconvert", "nbclient",
                      "traitlets", "zmq"], "the kernel's or the grader's machinery"),
     **dict.fromkeys(["shutil", "subprocess", "pathlib", "sqlite3", "glob", "fnmatch", "signal", "socket", "select",
-                     "multiprocessing", "threading", "_thread", "concurrent", "asyncio", "tempfile", "fcntl", "pty",
+                     "multiprocessing", "threading", "_thread", "concurrent", "asyncio", "fcntl", "pty",
                      "posix", "nt", "mmap", "urllib", "http", "requests", "ftplib", "smtplib", "webbrowser",
                      "posixpath", "ntpath"], "files, processes or the network, which no exercise needs"),
 }
@@ -387,7 +387,8 @@ ALLOWED_ATTRIBUTES = {
             "getsizeof", "getrecursionlimit", "setrecursionlimit", "byteorder", "hexversion", "implementation",
             "float_repr_style", "exit"},
     "inspect": {"signature", "Parameter", "Signature", "isclass", "isfunction", "ismethod", "getdoc", "cleandoc",
-                "iscoroutinefunction", "isgeneratorfunction", "isgenerator", "isbuiltin", "isabstract"},
+                "iscoroutinefunction", "isgeneratorfunction", "isgenerator", "isbuiltin", "isabstract",
+                "getsource", "getsourcelines", "getfile"},  # reading source text is no trick; running it is
     "types": {"SimpleNamespace", "GeneratorType", "NoneType", "MappingProxyType", "GenericAlias", "UnionType",
               "EllipsisType"},
     "traceback": {"print_exc", "format_exc", "print_exception", "format_exception", "format_exception_only",
@@ -431,6 +432,8 @@ FILE_METHODS = {"write_text", "write_bytes", "read_bytes", "unlink", "rmtree", "
                 "execv", "execve", "execvp", "spawnv", "putenv"}
 # files a learner's open() may not touch: Python reads them as code, the grader as its own
 PROTECTED_SUFFIXES = (".py", ".pyc", ".pyi", ".pth", ".so", ".ipynb", ".db", ".sqlite", ".cfg", ".ini", ".toml")
+# the checks keep their reference answers under such names: _reference_merge, _additive_reference
+REFERENCE_NAME = re.compile(r"(^|_)reference(_|$)")
 # strings that name the grader or its files: a cell that looks for them behaves differently when graded
 GRADER_WORDS = re.compile(r"nbgrader|gradebook|autograded|autograder|NBGRADER|JPY_|COURSE_GRAD", re.IGNORECASE)
 
@@ -459,7 +462,7 @@ def forbidden(origin: str) -> str | None:
         return "a hook on every module of torch, the tests' models included"
     if root == "course_lib" and any(p.startswith("_") and not p.startswith("__") for p in parts[1:]):
         return "a private helper of the course's library (where the checks keep their reference answers)"
-    if origin.startswith("course_lib.checks") and "reference" in parts[-1].lower():
+    if origin.startswith("course_lib.checks") and REFERENCE_NAME.search(parts[-1]):
         return "a reference answer kept by the course's checks"
     if origin.startswith("numpy.load"):
         return "numpy.load can run code stored in a file (pickle)"
