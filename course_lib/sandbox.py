@@ -244,6 +244,19 @@ def configure(c, grading_root: str | Path, hide: list[str | Path] = ()) -> None:
 # Starting a kernel inside it
 # --------------------------------------------------------------------------
 
+def _sweep_stale(prefix: str) -> None:
+    """Remove `<tmp>/<prefix><pid>-*` folders left by a launcher that was killed (SIGKILL: no cleanup)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        pid = folder.name[len(prefix):].split("-", 1)[0]
+        if not pid.isdigit() or folder.is_symlink() or Path(f"/proc/{pid}").exists():
+            continue
+        try:
+            if folder.lstat().st_uid in (os.geteuid(), _sandbox_uid()):
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def _private_mounts(sources: list[Path], uid: int) -> tuple[dict[Path, Path], Path | None]:
     """When root hands bwrap to `uid`: paths `uid` can reach for each source it may not (e.g. under /root).
 
@@ -260,7 +273,8 @@ def _private_mounts(sources: list[Path], uid: int) -> tuple[dict[Path, Path], Pa
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
     if libc.mount(None, b"/", None, ms_rec | ms_private, None) != 0:
         raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
-    stage = Path(tempfile.mkdtemp(prefix="course-stage-"))
+    _sweep_stale("course-stage-")
+    stage = Path(tempfile.mkdtemp(prefix=f"course-stage-{os.getpid()}-"))
     if libc.mount(b"tmpfs", str(stage).encode(), b"tmpfs", 0, b"mode=0755,size=1M") != 0:
         raise OSError(ctypes.get_errno(), "mount tmpfs")
     staged = {}
@@ -417,7 +431,8 @@ class _Launch:
 
     def _connection(self) -> list[str]:
         """The kernel's connection file, rewritten to name /run/kernel/k-<port> sockets."""
-        self.sockets = Path(tempfile.mkdtemp(prefix="course-kernel-"))
+        _sweep_stale("course-kernel-")
+        self.sockets = Path(tempfile.mkdtemp(prefix=f"course-kernel-{os.getpid()}-"))
         if self.uid is not None:
             os.chown(self.sockets, self.uid, self.uid)
         opts = ["--bind", str(self.sockets), SOCKETS_INSIDE]
