@@ -23,6 +23,7 @@ import base64
 import functools
 import io
 import json
+import operator
 import os
 import pickle
 import sys
@@ -291,7 +292,7 @@ def _call(shell, request: dict) -> dict:
 
     target = request["target"]
     if target[0] == "builtin":  # iterating or measuring an object that lives here
-        fn = {"list": list, "len": len}[target[1]]
+        fn = {"list": list, "len": len, "getitem": operator.getitem, "contains": operator.contains}[target[1]]
     elif target[0] == "object":  # a library function the grader wants run here (verdict.in_kernel)
         fn = target[1]
     else:

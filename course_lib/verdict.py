@@ -392,6 +392,12 @@ class RemoteObject:
     def __len__(self):
         return _remote_builtin(self, "len")
 
+    def __getitem__(self, key):
+        return _remote_builtin(self, "getitem", key)
+
+    def __contains__(self, key):
+        return _remote_builtin(self, "contains", key)
+
     def __repr__(self):
         return f"<{object.__getattribute__(self, '_type_name')} in the notebook's kernel>"
 
@@ -400,9 +406,9 @@ class RemoteObject:
         return RemoteGlobals(object.__getattribute__(self, "_link"))
 
 
-def _remote_builtin(obj: RemoteObject, name: str):
+def _remote_builtin(obj: RemoteObject, name: str, *args):
     link = object.__getattribute__(obj, "_link")
-    return link.call(("builtin", name), (obj,), {})
+    return link.call(("builtin", name), (obj, *args), {})
 
 
 class RemoteGlobals:
