@@ -367,6 +367,9 @@ class _Launch:
             elif host.is_dir():
                 opts += ["--ro-bind", str(host), str(host)]
         opts += ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+        # its host name resolves, to the loopback (gloo looks its own address up by name)
+        hosts = b"127.0.0.1 localhost sandbox\n::1 localhost ip6-localhost ip6-loopback\n::ffff:127.0.0.1 localhost\n"
+        opts += ["--ro-bind-data", self._data(hosts), "/etc/hosts"]
         # Python, wherever it is installed, at its own paths; the course's packages at /opt/course
         binds = [(p, str(p)) for p in self._python_paths()]
         binds += [(ROOT / name, f"{COURSE_INSIDE}/{name}") for name in NEEDED_FROM_CLONE if (ROOT / name).is_dir()]
