@@ -224,6 +224,8 @@ class KernelLink:
         self._calls += 1
         call_id = self._calls
         self._sync_out()
+        args = tuple(_one_shot(a) for a in args)
+        kwargs = {k: _one_shot(v) for k, v in kwargs.items()}
         originals = answer_server.tensors_in([list(args), kwargs])
         grads = [t.grad if _is_tensor(t) and t.is_leaf else None for t in originals]
         reply = self.request({"op": "call", "target": target, "args": list(args), "kwargs": kwargs,
@@ -250,6 +252,13 @@ class KernelLink:
         reply = self.request({"op": "backward", "call_id": call_id, "grad_outputs": list(grad_outputs)})
         self._refresh()
         return self._value(reply)
+
+
+def _one_shot(value):
+    """A generator or iterator argument, as a OneShot (a generator cannot be pickled)."""
+    if hasattr(value, "__next__") and not _is_tensor(value) and not isinstance(value, RemoteObject):
+        return answer_server.OneShot(value)
+    return value
 
 
 def _is_tensor(obj) -> bool:

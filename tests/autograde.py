@@ -35,6 +35,7 @@ from course_lib import grading
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSWERS = Path(__file__).resolve().parent / "answers"
+HONEST = Path(__file__).resolve().parent / "honest"
 pytestmark = pytest.mark.slow
 AUTOGRADED_MUTANTS = 3
 
@@ -82,9 +83,17 @@ __all__ = ["pytestmark", "graded", "test_reference_answers_get_full_marks",
 
 
 def answer_files(chapter, kind: str) -> dict[str, list[Path]]:
-    """answer cell grade_id -> its files of this kind ("mutant" or "alternative")."""
+    """answer cell grade_id -> its files of this kind ("mutant" or "alternative").
+
+    The honest but unusual answers of tests/honest/ (helpers, classes, magics, warnings, files in the
+    notebook's folder) are graded as alternatives: full marks, and the integrity report flags none.
+    """
     folder = ANSWERS / chapter.name
-    return {d.name: sorted(d.glob(f"{kind}_*.py")) for d in sorted(folder.iterdir()) if d.is_dir()}
+    files = {d.name: sorted(d.glob(f"{kind}_*.py")) for d in sorted(folder.iterdir()) if d.is_dir()}
+    if kind == "alternative" and (HONEST / chapter.name).is_dir():
+        for cell in sorted((HONEST / chapter.name).iterdir()):
+            files.setdefault(cell.name, []).extend(sorted(cell.glob("*.py")))
+    return files
 
 
 def variants(chapter, kind: str) -> list[dict[str, Path]]:
@@ -167,13 +176,19 @@ def test_alternative_correct_answers_get_full_marks(graded):
     """Every correct answer written differently gets full marks, except one that calls the library's own
     version (`alternative_library.py`): the kernel's trace reports the call, and that exercise gets 0 with
     feedback that says so."""
-    chapter, reports, plan, *_ = graded
+    from course_lib import integrity
+
+    chapter, reports, plan, submissions, _ = graded
     exercise_of = {sid: ex for ex in chapter.exercises() for sid in ex.solution_ids}
     for name, chosen in plan.items():
         if name.startswith("alternative"):
             report = reports[name]
             library = {exercise_of[gid].grade_id for gid, path in chosen.items()
                        if path.name.startswith("alternative_library")}
+            honest = [path for path in chosen.values() if HONEST in path.parents]
+            if honest:  # only the library's own version may be flagged
+                flags = integrity.report(chapter, submissions[name])
+                assert set(flags) <= library, f"{name} ({[p.name for p in honest]}): flagged {flags}"
             for cell in report.cells:
                 if cell.grade_id in library:
                     assert cell.score == 0 and "ready-made" in cell.feedback, f"{name}: {_summary(report)}"
