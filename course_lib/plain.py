@@ -78,6 +78,9 @@ def encode(value, keep_handle=None, layers_by_value=True) -> dict:
             return {"$dict": [[walk(k, depth + 1), walk(v, depth + 1)] for k, v in x.items()]}
         if type(x) in (torch.Tensor, torch.nn.Parameter):
             return tensor(x)
+        if isinstance(x, torch.Tensor):  # its class decides what comparisons with it return
+            raise NotPlainData(f"a {type(x).__qualname__} is a torch.Tensor subclass, not plain data: return a plain "
+                               "torch.Tensor")
         if isinstance(x, torch.dtype):
             return {"$dtype": str(x).removeprefix("torch.")}
         if type(x) is torch.Size:

@@ -165,7 +165,10 @@ class KernelLink:
         return buffer.getvalue()
 
     def _remote(self, handle: plain.Handle) -> RemoteObject:
-        return RemoteObject(self, handle.ident, handle.type_name, handle.callable, handle.module)
+        # a class named as the kernel's, so that a message saying "got <type>" names what the learner returned
+        name = handle.type_name if handle.type_name.isidentifier() else "object"
+        cls = _REMOTE_CLASSES.setdefault(name, type(name, (RemoteObject,), {"__module__": "notebook"}))
+        return cls(self, handle.ident, handle.type_name, handle.callable, handle.module)
 
     def _value(self, reply: dict):
         if "error" in reply:
@@ -358,6 +361,9 @@ def _rebuilt_error(error: dict) -> BaseException:
     return raised
 
 
+_REMOTE_CLASSES: dict[str, type] = {}
+
+
 class RemoteObject:
     """An object that lives in the graded kernel: a learner's function, class or instance."""
 
@@ -393,7 +399,7 @@ class RemoteObject:
             import torch
 
             return torch.nn.Module
-        return RemoteObject
+        return type(self)
 
     def __iter__(self):
         return iter(_remote_builtin(self, "list"))

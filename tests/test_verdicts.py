@@ -142,7 +142,7 @@ def _hidden_tests_seen():
         seen += [s for s in In if "BEGIN HIDDEN TESTS" in s or "check_scaled" in s]
     except NameError:
         pass
-    for path in glob.glob("*.ipynb") + glob.glob("../*/*.ipynb") + glob.glob("/**/*.ipynb", recursive=True)[:50]:
+    for path in glob.glob("*.ipynb") + glob.glob("*/*.ipynb"):   # the kernel's own folder
         try:
             seen += ["x" for line in open(path) if "BEGIN HIDDEN TESTS" in line]
         except OSError:
@@ -215,20 +215,46 @@ def one_hot_embed(ids, weight):
 '''
 
 
+def _course_grade(tmp_path, chapter, submissions: dict) -> dict[str, dict[str, str]]:
+    """Grade a class with `course grade` as an instructor does; the CSV's rows by student."""
+    import csv
+    import subprocess
+    import sys
+    import time
+
+    import nbformat
+
+    submitted = tmp_path / "submitted"
+    for student, nb in submissions.items():
+        folder = submitted / student / chapter.name
+        folder.mkdir(parents=True)
+        nbformat.write(nb, str(folder / f"{chapter.name}.ipynb"))
+    out = tmp_path / "grades.csv"
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "course_lib.cli", "grade", chapter.number, "--submitted",
+                           str(submitted), "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # the class's own bound: each notebook's overall limit (course_lib/executor.py), with room to start
+    assert time.monotonic() - start < 300 * len(submissions), "the class took longer than its bound"
+    with open(out) as handle:
+        return {row["student"]: row for row in csv.DictReader(handle)}
+
+
 @pytest.mark.slow
-def test_attacks_on_chapter_00_earn_nothing_and_a_warning_costs_nothing():
+def test_attacks_on_chapter_00_earn_nothing_and_a_warning_costs_nothing(tmp_path):
     chapter = grading.find_chapter("00", ROOT)
     release = grading.read_notebook(chapter.release)
     reference = grading.reference_answers(chapter)
     submission = grading.fill_answers(release, dict(
         reference, negative_sampling_loss=STDERR_WARNING_LOSS, skipgram_pairs=COUNTER_PATCH,
         one_hot_embed=MAGIC_AND_OLD_TRICK))
-    report = grading.autograde(chapter, {"attacker": submission})["attacker"]
-    scores = {c.grade_id: c.score for c in report.cells}
-    assert scores["test_one_hot_embed"] == 0
-    assert scores["test_skipgram_pairs"] == 0
-    assert scores["test_negative_sampling_loss"] == 3, report.by_id()["test_negative_sampling_loss"].feedback
-    assert scores["test_analogy"] == 3
+    row = _course_grade(tmp_path, chapter, {"attacker": submission})["attacker"]
+    assert float(row["test_one_hot_embed"]) == 0
+    assert float(row["test_skipgram_pairs"]) == 0
+    assert float(row["test_negative_sampling_loss"]) == 3, row
+    assert float(row["test_analogy"]) == 3, row
+    assert "test_negative_sampling_loss" not in row["flagged"].split(), row["notes"]
 
 
 ALIASED_FUSED_ATTENTION = '''
@@ -244,12 +270,13 @@ def attend_with_cache(q, k, v, cache=None):
 
 
 @pytest.mark.slow
-def test_a_ready_made_function_through_an_alias_is_caught_in_chapter_06():
+def test_a_ready_made_function_through_an_alias_earns_nothing_in_chapter_06(tmp_path):
     chapter = grading.find_chapter("06", ROOT)
     release = grading.read_notebook(chapter.release)
     reference = grading.reference_answers(chapter)
-    report = grading.autograde(chapter, {"aliased": grading.fill_answers(
+    row = _course_grade(tmp_path, chapter, {"aliased": grading.fill_answers(
         release, dict(reference, attend_with_cache=ALIASED_FUSED_ATTENTION))})["aliased"]
-    cell = report.by_id()["test_attend_with_cache"]
-    assert cell.score == 0 and "ready-made" in cell.feedback, cell.feedback
-    assert all(c.score == c.max_score for c in report.cells if c.grade_id != "test_attend_with_cache")
+    assert float(row["test_attend_with_cache"]) == 0, row
+    assert float(row["raw_total"]) == float(row["max"]) - 3, row  # 0 on nbgrader's own rule, not only flagged
+    others = [e.grade_id for e in chapter.exercises() if e.grade_id != "test_attend_with_cache"]
+    assert all(float(row[g]) > 0 for g in others), row
