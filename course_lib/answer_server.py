@@ -317,6 +317,8 @@ def _call(shell, request: dict) -> dict:
         if grad is not None and isinstance(t, torch.Tensor) and t.is_leaf:
             t.grad = grad
     grad_inputs = [t for t in before if isinstance(t, torch.Tensor) and t.requires_grad and t.is_leaf]
+    if request.get("rng") is not None:  # the test's global random state, as if it ran here
+        torch.set_rng_state(request["rng"])
     _trace["active"], _trace["called"] = 1, []
     try:
         result = fn(*args, **kwargs)
@@ -330,7 +332,8 @@ def _call(shell, request: dict) -> dict:
     changed = plain.encode([[t, t.grad] if isinstance(t, torch.Tensor) else [t.get_state(), "generator"]
                             for t in before]) if request.get("write_back") else None
     optimizers = plain.encode([o.state_dict() for o in optimizers_in([args, kwargs], skip)])
-    return {"value": value, "written": changed, "optimizers": optimizers, "traced": sorted(set(_trace["called"])),
+    return {"value": value, "written": changed, "optimizers": optimizers, "rng": plain.encode(torch.get_rng_state()),
+            "traced": sorted(set(_trace["called"])),
             "differentiable": len(outputs)}
 
 

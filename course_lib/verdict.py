@@ -232,8 +232,13 @@ class KernelLink:
         originals = answer_server.tensors_in([list(args), kwargs])
         grads = [t.grad if _is_tensor(t) and t.is_leaf else None for t in originals]
         reply = self.request({"op": "call", "target": target, "args": list(args), "kwargs": kwargs,
-                              "call_id": call_id, "write_back": True, "grads": grads})
+                              "call_id": call_id, "write_back": True, "grads": grads,
+                              "rng": torch.get_rng_state()})
         self.traced.update(reply.get("traced", []))
+        if reply.get("rng") is not None and "error" not in reply:  # one global generator, as in the notebook
+            state = plain.decode(reply["rng"])
+            if _is_tensor(state) and state.dtype == torch.uint8:
+                torch.set_rng_state(state)
         self._refresh()
         value = self._value(reply)
         if reply.get("written") is not None:
