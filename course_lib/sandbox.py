@@ -14,7 +14,11 @@ What is guaranteed where the sandbox runs (`unavailable_reason()` is None):
   (--disable-userns), with no_new_privs. When the grader runs as root (a
   container, CI), bwrap itself is started as uid/gid 65534 (nobody;
   COURSE_SANDBOX_UID changes it), so the kernel is not root on the host
-  either: it cannot unmount, remount or mount anything, whatever it calls.
+  either: it cannot unmount, remount or mount anything, whatever it calls
+  (measured: under the old root-started bwrap, `umount2` and a read-write
+  remount of / succeeded; here both fail with EPERM). What bwrap must bind
+  but nobody cannot reach (a Python under /root) the root launcher first
+  binds into a tmpfs of a private mount namespace of its own.
 - A file system of its own: a read-only minimal root built from /usr (and
   /bin, /lib*), /etc, the Python installation and virtual environment (at
   their own paths), and the course's `course_lib` and `checkpoints` at
@@ -53,9 +57,17 @@ What is guaranteed where the sandbox runs (`unavailable_reason()` is None):
   takes 0.7 GB, a transformer of 4 layers of width 256 trained on 16 threads
   peaked at 3.7 GB (2.1 GB resident); MALLOC_ARENA_MAX=8 keeps glibc's
   per-thread reservations from growing with the number of cores.
-- A fresh IPython profile (no startup files) and a private matplotlib cache.
+- A fresh IPython profile (no startup files), a private matplotlib cache (the
+  grader's font list copied in), and an /etc/hosts of its own (its host name
+  and the loopback resolve with no network: chapter 10's gloo processes meet
+  on 127.0.0.1 inside).
 - The environment: the grader's variables minus any that name the grading
   folder, the clone, the learner's file or Jupyter's folders.
+- Interrupts: the launcher stays outside as the kernel's parent; the SIGINT
+  that Jupyter sends to its process group is passed on to the kernel's own
+  (bwrap ignores it), and the launcher deletes the socket folder when the
+  kernel ends (a launcher killed with SIGKILL leaves it: the next launcher
+  removes it).
 
 What is not guaranteed:
 
