@@ -216,14 +216,23 @@ def socket_prefix(grading_root: Path) -> str:
     """Where the grader's side of each kernel's unix sockets lie: `<prefix>-<port>`.
 
     Under the grading folder (deleted with it); a unix socket path holds at
-    most 107 bytes, so a deep grading folder falls back to a private
-    temporary folder.
+    most 107 bytes, so a deep grading folder uses one private folder per
+    grading folder under the temporary folder instead.
     """
-    folder = Path(grading_root).resolve() / ".course" / "kernels"
-    if len(str(folder)) > 80:
-        folder = Path(tempfile.mkdtemp(prefix="course-kernels-"))
+    import hashlib
+
+    grading_root = Path(grading_root).resolve()
+    folder = grading_root / ".course" / "kernels"
+    if len(str(folder)) > 96:
+        digest = hashlib.sha256(str(grading_root).encode()).hexdigest()[:16]
+        folder = Path(tempfile.gettempdir()) / f"course-kernels-{os.geteuid()}-{digest}"
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            if folder.is_symlink() or folder.lstat().st_uid != os.geteuid():
+                folder = Path(tempfile.mkdtemp(prefix="course-kernels-"))
     folder.mkdir(parents=True, exist_ok=True)
-    return str(folder / "kernel")
+    return str(folder / "k")
 
 
 def configure(c, grading_root: str | Path, hide: list[str | Path] = ()) -> None:
