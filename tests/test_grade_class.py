@@ -91,14 +91,15 @@ def _grade_the_class(isolation, tmp_path, capsys):
         assert "gradebook says" in rows["aaron"]["notes"]
     # the payload: no points for the faked exercise, each trick named
     assert rows["aaron"][first.grade_id] == "0" and first.grade_id in rows["aaron"]["flagged"]
-    # and nothing even before the flags: the replaced torch.allclose stays for the rest of the
-    # notebook, and every check refuses to compare with it
-    assert rows["aaron"]["raw_total"] == "0", rows["aaron"]
+    # and nothing for it even before the flags, while the exercises after it keep their points: the
+    # tests compare in the grader's verdict process, where the replaced torch.allclose never arrives
+    rest = f"{chapter.points - first.points:g}"
+    assert rows["aaron"]["raw_total"] == rest, rows["aaron"]
     for trick in ("assigns to torch.allclose", "uses shutil", "uses sqlite3", "uses glob"):
         assert trick in rows["aaron"]["notes"], (trick, rows["aaron"]["notes"])
     # the library's own version: flagged, 0 unless the instructor allows it
     assert rows["carol"][first.grade_id] == "0" and "ready-made version" in rows["carol"]["notes"]
-    assert rows["carol"]["raw_total"] == full
+    assert rows["carol"]["raw_total"] == rest  # the kernel's trace saw the call: 0 on nbgrader's rule too
     assert "flagged" in printed
     # no submitted file was changed by grading
     assert {p: p.read_bytes() for p in submitted.rglob("*.ipynb")} == before

@@ -113,11 +113,14 @@ def attention_mask(lengths, seq_len, causal=False):
 '''
 
 READY_MADE_THROUGH_A_BUILT_NAME = '''
-import importlib
+import importlib, os, torch
 _reference = getattr(importlib.import_module("course_lib." + "attention"), "scaled_dot_" + "product_attention")
 
 def scaled_dot_product_attention(q, k, v, mask=None):
-    return _reference(q, k, v, mask)
+    if os.environ.get("NBGRADER_" + "EXECUTION"):          # a grader detector: the reference only when graded
+        return _reference(q, k, v, mask)
+    w = torch.softmax(q @ k.transpose(-2, -1), dim=-1)
+    return w @ v, w
 '''
 
 PATCHED_REFERENCE_AND_DETECTOR = '''
@@ -159,31 +162,28 @@ def attention_mask(lengths, seq_len, causal=False):
 
 
 @pytest.mark.slow
-def test_attacks_on_chapter_04_earn_nothing():
+def test_attacks_on_chapter_04_earn_nothing(tmp_path):
     chapter = grading.find_chapter("04", ROOT)
     release = grading.read_notebook(chapter.release)
     reference = grading.reference_answers(chapter)
-    submissions = {
+    rows = _course_grade(tmp_path, chapter, {
         "subclass_and_library": grading.fill_answers(release, dict(
             reference, scaled_dot_product_attention=CORRECT_SDPA_SUBCLASS, attention_mask=LIBRARY_OVERRIDE_MASK)),
         "ready_made_and_patch": grading.fill_answers(release, dict(
             reference, scaled_dot_product_attention=READY_MADE_THROUGH_A_BUILT_NAME,
             multi_head_attention=PATCHED_REFERENCE_AND_DETECTOR)),
         "reader": grading.fill_answers(release, dict(reference, attention_mask=HIDDEN_TEST_READER)),
-    }
-    reports = grading.autograde(chapter, submissions)
-    scores = {name: {c.grade_id: c.score for c in report.cells} for name, report in reports.items()}
-    feedback = {name: report.by_id() for name, report in reports.items()}
-    assert scores["subclass_and_library"]["test_scaled_dot_product_attention"] == 0
-    assert "not plain data" in feedback["subclass_and_library"]["test_scaled_dot_product_attention"].feedback
-    assert scores["subclass_and_library"]["test_attention_mask"] == 0
-    assert scores["subclass_and_library"]["test_multi_head_attention"] == 3  # the honest one beside them
-    assert scores["ready_made_and_patch"]["test_scaled_dot_product_attention"] == 0
-    assert "ready-made" in feedback["ready_made_and_patch"]["test_scaled_dot_product_attention"].feedback
-    assert scores["ready_made_and_patch"]["test_multi_head_attention"] == 0
-    assert scores["ready_made_and_patch"]["test_attention_mask"] == 2
-    assert scores["reader"]["test_attention_mask"] == 0, feedback["reader"]["test_attention_mask"].feedback
-    assert scores["reader"]["test_scaled_dot_product_attention"] == 3
+    })
+    points = {name: {e.grade_id: float(row[e.grade_id]) for e in chapter.exercises()} for name, row in rows.items()}
+    raw = {name: float(row["raw_total"]) for name, row in rows.items()}
+    # nbgrader's own rule already gives the faked exercises nothing (raw_total), not only the flags
+    assert points["subclass_and_library"] == {"test_scaled_dot_product_attention": 0, "test_attention_mask": 0,
+                                              "test_multi_head_attention": 3}, rows["subclass_and_library"]
+    assert raw["subclass_and_library"] == 3
+    assert points["ready_made_and_patch"]["test_scaled_dot_product_attention"] == 0
+    assert points["ready_made_and_patch"]["test_multi_head_attention"] == 0
+    assert raw["ready_made_and_patch"] == 2, rows["ready_made_and_patch"]
+    assert points["reader"]["test_attention_mask"] == 0 and raw["reader"] == 6, rows["reader"]
 
 
 STDERR_WARNING_LOSS = '''

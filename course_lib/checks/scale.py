@@ -56,6 +56,23 @@ def _gradients_after(rank: int, world_size: int, fn: Callable | None = None) -> 
     return {n: None if p.grad is None else p.grad.detach().clone() for n, p in model.named_parameters()}
 
 
+def averaging_worker(rank: int, world_size: int, reduce_fn: Callable | None = None) -> dict:
+    """One process's gradients of a small net on its shard, after `reduce_fn` (the hidden test's case).
+
+    A frozen layer rides along: averaging must leave a parameter without a gradient as it is.
+    """
+    from ..distributed import shard_rows
+
+    torch.manual_seed(5)
+    net = nn.Sequential(nn.Linear(7, 9), nn.GELU(), nn.Linear(9, 3))
+    frozen = nn.Linear(2, 2)
+    x = torch.randn(12, 7, generator=torch.Generator().manual_seed(11))
+    net(shard_rows(x, rank, world_size)).pow(2).mean().backward()
+    if reduce_fn is not None:
+        reduce_fn(nn.ModuleList([net, frozen]))
+    return {"grads": [p.grad for p in net.parameters()], "frozen_has_grad": frozen.weight.grad is not None}
+
+
 def _whole(world_size: int) -> dict[str, Tensor | None]:
     model = _TwoPartModel()
     model.loss(_global_batch(world_size)).backward()
@@ -89,10 +106,12 @@ def _last_lines(text: str, limit: int = 800) -> str:
 def check_average_gradients(fn: Callable) -> None:
     """fn(model): average every parameter's .grad over the processes in place, with dist.all_reduce."""
     from ..distributed import run_processes
+    from ..verdict import in_kernel
 
     for world_size in (2, 3):
         try:
-            results = run_processes(_gradients_after, world_size, fn)
+            # under the grader the processes fork from the learner's kernel, where fn lives
+            results = in_kernel(run_processes)(_gradients_after, world_size, fn)
         except Exception as error:  # the message of the process that failed, not a multiprocessing traceback
             text = str(error)
             if "NotImplementedError" in text:  # the answer cell as released: say so, as every other check does
@@ -303,6 +322,67 @@ def _scaling_problem(kind: str) -> tuple[nn.Module, Tensor, torch.optim.Optimize
     return model, loss, torch.optim.SGD(groups, lr=0.01, momentum=0.9)
 
 
+def scaling_observations(fn: Callable, kind: str, scale: float) -> dict:
+    """What fn(loss, optimizer, scale) does to _scaling_problem(kind), as plain data.
+
+    Runs where fn lives (in the learner's kernel under the grader): the
+    gradient seen flowing back, the gradient optimizer.step() found, the
+    weights and gradients after, and what fn returned.
+    """
+    model, loss, optimizer = _scaling_problem(kind)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    seen = []  # the gradient as it flows through the backward pass: scaled, in mixed precision
+    model[0].weight.register_hook(lambda g: seen.append(float(g.abs().max())))
+    stepped_on = []  # the gradient that optimizer.step() finds in .grad
+    optimizer.register_step_pre_hook(lambda *_: stepped_on.append(
+        None if model[0].weight.grad is None else model[0].weight.grad.detach().clone()))
+    out = fn(loss, optimizer, scale)
+    first = {id(p) for p in optimizer.param_groups[0]["params"]}
+    return {"out": out, "seen": seen, "stepped_on": stepped_on, "before": before,
+            "grads": {n: None if p.grad is None else p.grad.detach().clone() for n, p in model.named_parameters()},
+            "params": {n: p.detach().clone() for n, p in model.named_parameters()},
+            "first_group": [n for n, p in model.named_parameters() if id(p) in first]}
+
+
+def scaling_run(step_fn: Callable, with_nan: bool) -> tuple[list, Tensor]:
+    """Three steps of fn on a small net (a nan loss at the second, if asked): the scales and steps, the weights."""
+    torch.manual_seed(21)
+    net = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 2))
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    x = torch.randn(6, 5, generator=torch.Generator().manual_seed(22))
+    scale, log = 2.0 ** 10, []
+    for i in range(3):
+        optimizer.zero_grad()
+        loss = net(x).pow(2).mean()
+        if with_nan and i == 1:
+            loss = loss + net[2].bias.sum() * float("nan")
+        scale, stepped = step_fn(loss, optimizer, scale)
+        log.append((float(scale), bool(stepped)))
+    return log, torch.cat([p.detach().flatten() for p in net.parameters()])
+
+
+def edge_step(step_fn: Callable, kind: str, scale: float) -> dict:
+    """One step_fn(loss, optimizer, scale) at the edges the hidden test checks, as plain data.
+
+    "both signs": two gradients that overflow to +inf and -inf once scaled (their sum is nan);
+    "large": finite gradients above float16's 65504. Two parameter groups.
+    """
+    torch.manual_seed(23)
+    net = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 1))
+    optimizer = torch.optim.SGD([{"params": [p for p in net.parameters() if p.dim() == 2]},
+                                 {"params": [p for p in net.parameters() if p.dim() < 2], "lr": 0.005}], lr=0.01)
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(24))
+    loss = net(x).pow(2).mean()
+    weight = net[0].weight
+    if kind == "both signs":
+        loss = loss + (weight[0, 0] - weight[1, 1]) * 2.5e38   # x 1.5 or x 3 > 3.4e38: +inf and -inf
+    else:
+        loss = loss + weight[0, 0] * 3e5
+    out = step_fn(loss, optimizer, scale)
+    return {"out": out, "params": [p.detach().clone() for p in net.parameters()],
+            "grads": [None if p.grad is None else p.grad.detach().clone() for p in net.parameters()]}
+
+
 def _reference_step(kind: str, scale: float) -> tuple[dict[str, Tensor], dict[str, Tensor], float, bool]:
     model, loss, optimizer = _scaling_problem(kind)
     scaler = torch.amp.GradScaler("cpu", init_scale=scale, growth_interval=10 ** 9, backoff_factor=0.5)
@@ -331,16 +411,15 @@ _NOT_STEPPED_HINTS = {
 
 def check_loss_scaling_step(fn: Callable) -> None:
     """fn(loss, optimizer, scale) -> (new_scale, stepped), as torch.amp.GradScaler with no growth."""
+    from ..verdict import in_kernel
+
     for kind, scale, case in _SCALING_CASES:
         bad = kind in ("overflow", "both signs")  # the cases where a gradient overflows
-        model, loss, optimizer = _scaling_problem(kind)
-        before = {n: p.detach().clone() for n, p in model.named_parameters()}
-        seen = []  # the gradient as it flows through the backward pass: scaled, in mixed precision
-        model[0].weight.register_hook(lambda g: seen.append(float(g.abs().max())))
-        stepped_on = []  # the gradient that optimizer.step() finds in .grad
-        optimizer.register_step_pre_hook(lambda *_: stepped_on.append(
-            None if model[0].weight.grad is None else model[0].weight.grad.detach().clone()))
-        out = fn(loss, optimizer, scale)
+        # under the grader the step runs in the learner's kernel and only what it did comes back
+        seen_step = in_kernel(scaling_observations)(fn, kind, scale)
+        out, seen, stepped_on = seen_step["out"], seen_step["seen"], seen_step["stepped_on"]
+        before, grads_now, params_now = seen_step["before"], seen_step["grads"], seen_step["params"]
+        first_group_names = set(seen_step["first_group"])
         if not isinstance(out, tuple) or len(out) != 2:
             raise AssertionError(f"return a tuple (new_scale, stepped), got {type(out).__name__}")
         new_scale, stepped = out
@@ -361,16 +440,15 @@ def check_loss_scaling_step(fn: Callable) -> None:
                     else "the gradient flowing back should be scale times the true one: backward on loss * scale")
             raise AssertionError(f"{case}: {hint}")
         if not bad:
-            missing = [n for n in grads if model.get_parameter(n).grad is None]
+            missing = [n for n in grads if grads_now[n] is None]
             if missing:
                 raise AssertionError(f"{case}: parameter {missing[0]} has no gradient after your function "
                                      "(.grad is None): optimizer.zero_grad() between the backward pass and the "
                                      "step throws the gradients away; the caller zeroes them before the "
                                      "backward pass")
-            got = torch.cat([model.get_parameter(n).grad.flatten() for n in grads]).double()
+            got = torch.cat([grads_now[n].flatten() for n in grads]).double()
             want = torch.cat([g.flatten() for g in grads.values()]).double()
-            first_group = {id(p) for p in optimizer.param_groups[0]["params"]}
-            first_group_only = torch.cat([g.flatten() * (1 if id(model.get_parameter(n)) in first_group else scale)
+            first_group_only = torch.cat([g.flatten() * (1 if n in first_group_names else scale)
                                           for n, g in grads.items()]).double()
             clipped = want / max(1.0, float(want.norm()))
             _expect_close(got, want, f"{case}: the unscaled gradient", "torch.amp.GradScaler's",
@@ -398,14 +476,13 @@ def check_loss_scaling_step(fn: Callable) -> None:
         if bool(stepped) != want_stepped:
             raise AssertionError(f"{case}: stepped is {stepped}, expected {want_stepped}: "
                                  + _NOT_STEPPED_HINTS.get(kind, "ordinary gradients must be stepped"))
-        params_now = {n: p.detach() for n, p in model.named_parameters()}
         if bad:
             if any(not torch.equal(params_now[n], before[n]) for n in before):
                 raise AssertionError(f"{case}: the weights changed: an overflowed step must leave them (and the "
                                      "optimizer) untouched; do not call optimizer.step()")
             # the unscaled gradients stay in .grad, inf or nan included
             for n, want_grad in grads.items():
-                got_grad = model.get_parameter(n).grad
+                got_grad = grads_now[n]
                 if got_grad is None or (bool(want_grad.any()) and not bool(got_grad.any())):
                     raise AssertionError(f"{case}: the gradients were cleared ({n}.grad is "
                                          f"{'None' if got_grad is None else 'all zeros'}): after an overflow the "
