@@ -191,9 +191,10 @@ def install_trace(names: list[str]) -> int:
     _library_roots = tuple(sorted(roots))
     modules = ["torch.nn.functional", "torch.nn", "torch.nn.utils", "torch.nn.parallel", "torch.amp",
                "torch.utils.flop_counter", "torch.nn.utils.clip_grad"]
-    modules += [f"course_lib.{m.name}" for m in pkgutil.walk_packages(course_lib.__path__)
-                if not m.name.startswith(("checks", "cli", "grading", "sandbox", "executor", "verdict",
-                                          "answer_server", "integrity", "labserver"))]
+    grader = ("checks", "cli", "grading", "sandbox", "executor", "verdict", "answer_server", "integrity", "labserver",
+              "plain")
+    modules += [m.name for m in pkgutil.walk_packages(course_lib.__path__, prefix="course_lib.")
+                if not m.name.removeprefix("course_lib.").startswith(grader)]
     wrapped = 0
     wanted = set(names)
     for module_name in modules:

@@ -75,11 +75,12 @@ def sandbox_line() -> str:
 
     reason = sandbox.unavailable_reason()
     if reason is None:
-        return ("Sandbox: the graded code ran under bubblewrap, able to write only its own copy of the notebook's "
-                "folder and unable to read solutions/, the gradebook or other notebooks.")
+        return ("Sandbox: the graded code ran under bubblewrap as an unprivileged user with no network and limits on "
+                "memory, CPU time and processes, seeing a read-only system and a private copy of the notebook's "
+                "folder: it could not read solutions/, the gradebook or other notebooks, nor change any file of "
+                "yours. The tests ran outside it and only called your functions.")
     return (f"Note: no sandbox here ({reason}): the graded code ran as you, able to read and write your files; "
-            "the integrity report and the checks' tool verification catch the tricks written in a notebook, "
-            "not every program (README: what the grader guarantees).")
+            "the tests still ran outside it and only called your functions (docs/design.md: the trust model).")
 
 
 def cmd_list(args) -> int:
@@ -118,7 +119,7 @@ def cmd_check(args) -> int:
     print(f"Grading {path} with the hidden tests of {chapter.name} (your file is not modified)...", flush=True)
     from . import integrity
 
-    flags = integrity.report(chapter, learner_nb)  # read as text, before anything runs
+    flags = integrity.report(chapter, learner_nb)  # read as IPython would run it, before anything runs
     titles = {ex.grade_id: ex.title for ex in chapter.exercises()}
     report = grading.autograde(chapter, {"learner": learner_nb}, cell_timeout=args.timeout, hide=[path])["learner"]
     for repair in report.repairs:
