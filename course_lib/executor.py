@@ -82,7 +82,7 @@ class VerdictProcess:
     later test cells (their names carry over, as in a kernel).
     """
 
-    def __init__(self, connection: dict, imports: list[str], call_timeout: float):
+    def __init__(self, connection: dict, imports: list[str], call_timeout: float, topic: str = ""):
         import json
         import os
         import subprocess
@@ -96,7 +96,7 @@ class VerdictProcess:
         os.close(self._write_end)
         self.channel = os.fdopen(read_end, "r")
         info = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in connection.items()}
-        self.process.stdin.write(json.dumps({"connection": info, "imports": imports,
+        self.process.stdin.write(json.dumps({"connection": info, "imports": imports, "topic": topic,
                                              "call_timeout": call_timeout}) + "\n")
         self.process.stdin.flush()
 
@@ -226,8 +226,10 @@ def guarded_execute():
             from .grading import grade_meta
 
             if self._verdict is None:
+                assignment = str((resources or {}).get("nbgrader", {}).get("assignment", ""))
                 self._verdict = VerdictProcess(self.km.get_connection_info(session=False),
-                                               _source_imports(self._source), call_timeout=self.timeout)
+                                               _source_imports(self._source), call_timeout=self.timeout,
+                                               topic=assignment.split("_", 1)[-1])
             grade_id = grade_meta(cell).get("grade_id", "")
             answer = self._verdict.run(cell.source, f"test cell {grade_id}", timeout=self.timeout + 60)
             if answer is None:  # the learner's function ran past the limit, or the verdict process died

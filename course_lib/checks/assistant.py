@@ -22,6 +22,23 @@ from ._common import _call, _close, _expect_close, _generator, _inputs_unchanged
 __all__ = ["check_encode_chat", "check_response_labels", "check_response_log_probs", "check_dpo_loss"]
 
 
+def verdict_context() -> dict:
+    """The notebook's objects the hidden tests read, built by the grader itself.
+
+    Under the grader the tests run in the verdict process (course_lib/verdict.py):
+    a name the source notebook does not import would be read from the learner's
+    kernel, and an expected value computed through the learner's tokenizer could
+    be steered by it. These are the same objects, made from the seed here.
+    """
+    from .. import pretrain
+    from ..data.instructions import instruction_splits
+
+    splits = instruction_splits(n_train=2_000)
+    assistant, tokenizer = pretrain.load_assistant()
+    return {"splits": splits, "val": splits["val"], "test": splits["test"], "tokenizer": tokenizer,
+            "assistant": assistant.eval()}
+
+
 # --------------------------------------------------------------------------- exercise 1
 
 
