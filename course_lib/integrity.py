@@ -1,11 +1,13 @@
 """The integrity report: what an answer cell does besides answering.
 
-Graded notebooks run the learner's code in the same kernel as the tests that
-grade it, so code can reach the tests: replace `torch.allclose`, rewrite
-later cells with an IPython transformer, enter a torch function mode, read the
-reference answers or write a gradebook. A self-learner may also simply call
-the library's own version of the exercise (the course invites it when stuck;
-in a graded class it is not the learner's work).
+Under the grader the tests run outside the learner's kernel (course_lib/verdict.py),
+so replacing `torch.allclose` or hooking IPython there changes no verdict. What
+code in the kernel can still do is produce the right outputs without being the
+learner's work: call the library's own version of the exercise (the course
+invites it when stuck; in a graded class it is not the learner's work), or
+reach for machinery (frames, `gc`, `ctypes`, `torch._C`) that could hide such a
+call from the kernel's trace (course_lib/answer_server.py). This report is the
+second opinion beside that trace.
 
 This module reads the answer cells, outside any kernel and without running
 them, as the kernel will compile them (IPython's own transformation of magics

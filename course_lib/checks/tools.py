@@ -1,16 +1,16 @@
 """Are the grader's tools still the originals?
 
-The checks and the hidden tests run in the learner's kernel, so an answer cell
-can replace what they compare with (`torch.allclose = lambda *a, **k: True`),
-enter a torch function mode that rewrites every result, or register an IPython
-hook. This module records the originals when course_lib.checks is first
-imported (the notebook's first cell, before any answer) and every check starts
-by making sure they are unchanged; a check that finds them replaced fails, so
-the exercise earns nothing, and says what was replaced.
+In the learner's own Lab the visible checks run in the learner's kernel, so an
+answer cell can replace what they compare with (`torch.allclose = lambda *a,
+**k: True`), enter a torch function mode that rewrites every result, or
+register an IPython hook. This module records the originals when
+course_lib.checks is first imported (the notebook's first cell, before any
+answer) and every check starts by making sure they are unchanged; a check that
+finds them replaced fails and says what was replaced, so a learner is not
+fooled by a stray patch of their own.
 
-It cannot stop code that replaces this module too, or rewrites a test cell
-before it runs; the integrity report (course_lib.integrity) flags such code
-from the notebook's text, outside the kernel.
+Grades do not depend on it: under the grader every test cell runs in the
+grader's verdict process (course_lib/verdict.py), where no answer's code runs.
 """
 from __future__ import annotations
 
