@@ -94,7 +94,7 @@ def pytest_collect_file(file_path, parent):
 # the other worker idles. Seconds measured on the 2-core CI machine (one worker each;
 # `make test` with --durations, 2026-12-05).
 LONGEST_FIRST = {
-    "test_pretrain_assistant.py": 360, "test_autograde_10_scale.py": 230, "solutions/09_assistant": 240,
+    "test_pretrain_assistant.py": 360, "test_grader_attacks.py": 270, "test_verdicts.py": 200, "test_autograde_10_scale.py": 230, "solutions/09_assistant": 240,
     "solutions/03_attention": 210, "test_autograde_09_assistant.py": 200, "test_grade_class.py": 180,
     "test_grading.py": 150, "solutions/02_seq2seq": 140, "test_pretrain_bert.py": 135,
     "test_autograde_05_transformer.py": 125, "solutions/07_bert": 120, "test_autograde_03_attention.py": 110,
