@@ -251,6 +251,8 @@ def guarded_execute():
                                                       traceback=[f"ReadyMadeUsed: {message}"]))
             cell.outputs = outputs
             cell.metadata.setdefault("course", {})["ready_made_called"] = answer.get("traced", [])
+            if answer.get("timed_out"):  # the learner's function is still running in the kernel: stop it
+                self._settle_kernel(index)
             return cell, resources
 
         def _settle_kernel(self, index):

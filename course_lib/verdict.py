@@ -73,6 +73,10 @@ class RemoteError(Exception):
     """An exception raised by the learner's code in the kernel (its type was not a builtin)."""
 
 
+class KernelTimeout(Exception):
+    """The learner's function did not return in time; the executor then stops the kernel's work."""
+
+
 class KernelLink:
     """A second Jupyter client of the graded kernel, used by the verdict process only."""
 
@@ -107,7 +111,7 @@ class KernelLink:
         poller.register(self.client.stdin_channel.socket, zmq.POLLIN)
         while not idle:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"your code did not return within {self.call_timeout:.0f} s (an infinite loop?)")
+                raise KernelTimeout(f"your code did not return within {self.call_timeout:.0f} s (an infinite loop?)")
             poller.poll(200)
             while self.client.stdin_channel.msg_ready():
                 self._answer_input(self.client.get_stdin_msg(timeout=1))
@@ -491,9 +495,13 @@ def run_cell(namespace: TestNamespace, source: str, label: str) -> dict:
     text = "".join(link.printed) + printed.getvalue()
     if text:
         outputs.append({"output_type": "stream", "name": "stdout", "text": text})
-    if error is not None:
+    timed_out = isinstance(error, KernelTimeout)
+    if timed_out:  # as nbgrader names a cell that ran past its limit
+        outputs.append({"output_type": "error", "ename": "CellTimeoutError", "evalue": str(error),
+                        "traceback": [f"CellTimeoutError: {error}"]})
+    elif error is not None:
         outputs.append(_error_output(error))
-    return {"outputs": outputs, "traced": sorted(link.traced)}
+    return {"outputs": outputs, "traced": sorted(link.traced), "timed_out": timed_out}
 
 
 def _error_output(error: BaseException) -> dict:
