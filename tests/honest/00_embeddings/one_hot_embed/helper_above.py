@@ -1,7 +1,8 @@
-def _rows_of_identity(n, dtype, device):
-    return torch.eye(n, dtype=dtype, device=device)
+def _one_hot_rows(ids, n, dtype):
+    # only the rows asked for: (..., n), a 1 where the column is the id (a full identity of a
+    # 50,000-word vocabulary would be 10 GB)
+    return (ids.unsqueeze(-1) == torch.arange(n, device=ids.device)).to(dtype)
 
 
 def one_hot_embed(ids, weight):
-    eye = _rows_of_identity(weight.shape[0], weight.dtype, weight.device)
-    return eye[ids] @ weight
+    return _one_hot_rows(ids, weight.shape[0], weight.dtype) @ weight
