@@ -401,13 +401,15 @@ class _Launch:
                 staged, self.stage = _private_mounts(sources, self.uid)
             except OSError:
                 staged = {}  # bwrap then needs the paths themselves reachable by that uid
-        for source, target in binds:
-            opts += ["--ro-bind", str(staged.get(source, source)), target]
+        # the private /tmp and home first: a Python or clone that lies under /tmp (a CI checkout) is bound
+        # on top of them, not hidden by them
         opts += ["--proc", "/proc", "--dev", "/dev",
                  "--size", str(SHM_SIZE), "--tmpfs", "/dev/shm",
                  "--size", str(lim["tmp_size"]), "--tmpfs", "/tmp",
                  "--dir", "/tmp/matplotlib", "--dir", "/tmp/ipython",
                  "--size", str(lim["tmp_size"]), "--tmpfs", HOME_INSIDE]
+        for source, target in binds:
+            opts += ["--ro-bind", str(staged.get(source, source)), target]
         # its working folder: a copy of the files nbgrader put in the folder it started the kernel in
         name = self.workdir.name if re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", self.workdir.name) else "work"
         name = name if name not in (".", "..") else "work"
