@@ -408,8 +408,16 @@ class _Launch:
                  "--size", str(lim["tmp_size"]), "--tmpfs", "/tmp",
                  "--dir", "/tmp/matplotlib", "--dir", "/tmp/ipython",
                  "--size", str(lim["tmp_size"]), "--tmpfs", HOME_INSIDE]
+        # a bind under /tmp would leave its parent folders writable on the private /tmp: give each such
+        # top-level folder a tmpfs of its own, read-only once the binds are in
+        under_tmp = sorted({"/tmp/" + Path(target).relative_to("/tmp").parts[0] for _, target in binds
+                            if Path(target).is_relative_to("/tmp") and Path(target) != Path("/tmp")})
+        for top in under_tmp:
+            opts += ["--size", str(1 << 20), "--tmpfs", top]
         for source, target in binds:
             opts += ["--ro-bind", str(staged.get(source, source)), target]
+        for top in under_tmp:
+            opts += ["--remount-ro", top]
         # its working folder: a copy of the files nbgrader put in the folder it started the kernel in
         name = self.workdir.name if re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", self.workdir.name) else "work"
         name = name if name not in (".", "..") else "work"
