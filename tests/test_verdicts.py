@@ -142,12 +142,13 @@ import glob, torch
 def _hidden_tests_seen():
     seen = []
     try:
-        seen += [s for s in In if "BEGIN HIDDEN TESTS" in s or "check_scaled" in s]
+        # the markers are built here, or this cell's own source in In would match them
+        seen += [s for s in In if "BEGIN " + "HIDDEN TESTS" in s or "check_" + "scaled" in s]
     except NameError:
         pass
     for path in glob.glob("*.ipynb") + glob.glob("*/*.ipynb"):   # the kernel's own folder
         try:
-            seen += ["x" for line in open(path) if "BEGIN HIDDEN TESTS" in line]
+            seen += ["x" for line in open(path) if "BEGIN " + "HIDDEN TESTS" in line]
         except OSError:
             pass
     return bool(seen)
