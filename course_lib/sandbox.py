@@ -441,6 +441,9 @@ class _Launch:
 
         Read through file descriptors opened here, never following a link or
         opening a FIFO; at most MAX_COPIED_FILES files and the tmpfs's size.
+        Notebooks are left out: nbgrader writes the notebook being graded into
+        this folder, hidden tests restored, before it runs it; the kernel never
+        needs its own .ipynb, and the hidden tests must stay out of its reach.
         """
         opts, total, count = [], 0, 0
         budget = self.limits["tmp_size"] // 2
@@ -450,6 +453,8 @@ class _Launch:
             for d in dirs:
                 opts += ["--dir", f"{inside}/{(rel / d).as_posix()}"]
             for f in sorted(files):
+                if f.lower().endswith(".ipynb"):
+                    continue
                 path = Path(current, f)
                 try:
                     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
