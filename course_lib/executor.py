@@ -176,6 +176,9 @@ def guarded_execute():
 
         verdicts_outside = Bool(True, help="run test cells in the grader's verdict process").tag(config=True)
         notebook_timeout = Integer(1800, help="seconds one notebook may take in all").tag(config=True)
+        # nbclient waits 4 s by default for a cell's last outputs after its reply, then fails the whole
+        # notebook; on a busy machine (a class graded beside other work) a training cell's bar arrived later
+        iopub_timeout = Integer(60, allow_none=True, help="seconds to wait for a cell's last outputs").tag(config=True)
 
         def preprocess(self, nb, resources=None, km=None):
             self._died_at, self._verdict, self._installed = None, None, False
