@@ -544,6 +544,14 @@ def autograde(
             reports[student].repairs = repairs[student]
         for student in submissions:
             graded_path = course / "autograded" / student / chapter.name / f"{chapter.name}.ipynb"
+            if not graded_path.exists() and len(submissions) > 1:
+                # nbgrader stopped on this notebook (a kernel that did not start in time on a busy machine):
+                # once more, on its own; a notebook that cannot be graded fails again and says why
+                again = autograde(chapter, {student: written[student]}, cell_timeout, hide=hide)[student]
+                again.repairs = repairs[student] + ["nbgrader could not grade it with the class; graded again "
+                                                    "on its own"]
+                reports[student] = again
+                continue
             if graded_path.exists() and len(submissions) > 1 and _answers_changed(written[student], graded_path):
                 # Code in another submission rewrote this one's file before or while it was graded
                 # (the kernels share the course folder): grade it again on its own.
