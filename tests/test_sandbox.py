@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -199,11 +198,9 @@ def test_an_interrupt_reaches_the_kernel_and_only_the_kernel(grading_folder):
     waits = "import time\ntry:\n    print('ready', flush=True)\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('interrupted')\n"
     process = _sandboxed(["-c", waits], own, course, [], start_new_session=True)
     assert process.stdout.readline().strip() == "ready"
-    started = time.monotonic()
     os.killpg(process.pid, signal.SIGINT)
-    rest, _ = process.communicate(timeout=30)
+    rest, _ = process.communicate(timeout=120)  # a hang guard: without the interrupt it sleeps 60 s, then prints nothing
     assert rest.strip() == "interrupted" and process.returncode == 0
-    assert time.monotonic() - started < 30
 
 
 def test_commands_say_where_the_code_ran(monkeypatch):
