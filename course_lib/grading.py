@@ -575,14 +575,33 @@ def _answers_changed(written, graded_path: Path) -> bool:
         {k: v.strip() for k, v in solution_sources(written).items()}
 
 
+def _failure_reason(log: list[str], student: str) -> str:
+    """Why nbgrader wrote no graded notebook for this student: the last line of the traceback it logged for
+    that student's notebook (its closing "Please see the above traceback" names nobody)."""
+    start = next((i for i, line in enumerate(log) if "error processing assignment:" in line
+                  and f"/{student}/" in line.replace(os.sep, "/")), None)
+    if start is not None:
+        block = []
+        for line in log[start + 1:]:
+            if line.startswith("[") and "AutogradeApp" in line and "Traceback" not in line and block:
+                break
+            block.append(line.strip())
+        found = [line for line in block if line and not line.startswith(("[", "File ", "^", "~"))]
+        if found:
+            return found[-1]
+    unresponsive = next((line for line in log if "became unresponsive" in line), None)
+    if unresponsive is not None:
+        return "the kernel became unresponsive and could not be interrupted"
+    return next((line for line in reversed(log) if "ERROR" in line or "Error" in line), log[-1] if log else "")
+
+
 def _read_report(chapter: Chapter, course: Path, student: str, run: subprocess.CompletedProcess) -> GradeReport:
     from nbgrader.api import Gradebook, MissingEntry
 
     graded_path = course / "autograded" / student / chapter.name / f"{chapter.name}.ipynb"
     exercises = exercises_of(read_notebook(chapter.source))
     if not graded_path.exists():
-        log = (run.stdout + run.stderr).strip().splitlines()
-        reason = next((line for line in reversed(log) if "ERROR" in line or "Error" in line), log[-1] if log else "")
+        reason = _failure_reason((run.stdout + run.stderr).strip().splitlines(), student)
         return GradeReport(student, [CellGrade(e.grade_id, e.title, 0.0, e.points, f"not graded: {reason}")
                                      for e in exercises])
     graded = nbformat.read(str(graded_path), as_version=NB_VERSION)

@@ -58,7 +58,7 @@ _found["remount / rw"] = _libc.mount(None, b"/", None, 32 | 4096, None)
 _found["mount tmpfs"] = _libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None)
 _targets = (glob.glob("SUBMITTED/*/04_self_attention/*.ipynb") + glob.glob("/tmp/course-grade-*/submitted/*/*/*.ipynb")
             + glob.glob("/tmp/course-grade-*/gradebook.db") + glob.glob("SOLUTIONS/*/*.ipynb")
-            + glob.glob("GRADEBOOK") + ["SUBMITTED/bob/04_self_attention/04_self_attention.ipynb"])
+            + glob.glob("GRADEBOOK") + glob.glob("CANARY") + ["SUBMITTED/bob/04_self_attention/04_self_attention.ipynb"])
 for _target in _targets:
     try:
         with open(_target, "ab") as _handle:
@@ -114,9 +114,14 @@ def _write_class(where: Path, payload: str) -> Path:
 def _grade_the_class(as_root: bool):
     chapter = grading.find_chapter("04")
     work = Path(tempfile.mkdtemp(prefix="course-attack-"))
+    # a gradebook of the course's own that this test owns: other tests running beside this one may create or
+    # update the instructor's gradebook.db (the Lab's formgrader), so that one is checked for the attack's mark
+    canary = ROOT / ".course" / f"gradebook-canary-{os.getpid()}.db"
     try:
+        canary.parent.mkdir(exist_ok=True)
+        canary.write_bytes(b"SQLite format 3\x00 the instructor's grades")
         payload = (PAYLOAD.replace("SUBMITTED", str(work / "submitted")).replace("SOLUTIONS", str(ROOT / "solutions"))
-                   .replace("GRADEBOOK", str(ROOT / "gradebook.db")))
+                   .replace("GRADEBOOK", str(ROOT / "gradebook.db")).replace("CANARY", str(canary)))
         submitted = _write_class(work, payload)
         out = work / "grades.csv"
         home = work / "home"
@@ -146,7 +151,6 @@ def _grade_the_class(as_root: bool):
         before = _digest(submitted)
         solutions_before = _digest(ROOT / "solutions" / chapter.name)
         gradebook = ROOT / "gradebook.db"
-        gradebook_before = gradebook.read_bytes() if gradebook.exists() else None
         started = time.monotonic()
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=BOUND_SECONDS)
         seconds = time.monotonic() - started
@@ -161,10 +165,12 @@ def _grade_the_class(as_root: bool):
         # nothing of the machine changed: the submissions, the solutions, the course's gradebook
         assert _digest(submitted) == before
         assert _digest(ROOT / "solutions" / chapter.name) == solutions_before
-        assert (gradebook.read_bytes() if gradebook.exists() else None) == gradebook_before
+        assert canary.read_bytes() == b"SQLite format 3\x00 the instructor's grades"
+        assert not (gradebook.exists() and gradebook.read_bytes().endswith(b"pwned"))
         return seconds
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        canary.unlink(missing_ok=True)
 
 
 def test_an_attacker_in_a_class_graded_by_root():

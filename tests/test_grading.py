@@ -213,3 +213,26 @@ def test_not_answered_names_the_function_that_raised():
         "not answered yet: flops_per_token() still raises NotImplementedError"
     assert _error_text(cell(test_cell, library)) == \
         "not answered yet: the answer cell still raises NotImplementedError"
+
+
+def test_a_notebook_nbgrader_could_not_grade_says_why():
+    """nbgrader logs a traceback per failed notebook and closes with a line that names nobody: the
+    report quotes the failed student's own exception."""
+    log = [
+        "[AutogradeApp | INFO] SubmittedAssignment<08_finetuning for alice> submitted at None",
+        "[AutogradeApp | ERROR] There was an error processing assignment: /tmp/c/submitted/bob/08_finetuning",
+        "[AutogradeApp | ERROR] Traceback (most recent call last):",
+        '  File "/x/nbgrader/converters/base.py", line 380, in convert_notebooks',
+        "    self.convert_single_notebook(notebook_filename)",
+        "RuntimeError: Kernel didn't respond in 60 seconds",
+        "",
+        "[AutogradeApp | ERROR] There was an error processing assignment: /tmp/c/submitted/carol/08_finetuning",
+        "[AutogradeApp | ERROR] Traceback (most recent call last):",
+        "OSError: disk full",
+        "[AutogradeApp | ERROR] There was an error processing assignment '08_finetuning' for student 'bob'",
+        "[AutogradeApp | ERROR] Please see the the above traceback for details on the specific errors on the "
+        "above failures.",
+    ]
+    assert grading._failure_reason(log, "bob") == "RuntimeError: Kernel didn't respond in 60 seconds"
+    assert grading._failure_reason(log, "carol") == "OSError: disk full"
+    assert "Please see" in grading._failure_reason(log, "dave")
