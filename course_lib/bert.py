@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib.attention import padding_mask
+from course_lib.training import warmup_linear_decay
 from course_lib.transformer import EncoderLayer, LayerNorm, _make_activation
 
 __all__ = [
@@ -630,16 +631,6 @@ def fine_tune_classifier(model: nn.Module, tokenizer: BertTokenizer, train: Sequ
     eval_fn = None if val is None else (lambda m: {"val_acc": evaluate_classifier(m, tokenizer, val)})
     return fit(model, optimizer, batch_fn, loss_fn, steps, clip_norm=1.0, scheduler=scheduler,
                eval_fn=eval_fn, progress=progress)
-
-
-def warmup_linear_decay(steps: int, warmup: float = 0.1):
-    """BERT's learning-rate schedule, as a factor for torch.optim.lr_scheduler.LambdaLR.
-
-    The factor rises linearly over the first `warmup` fraction of `steps` (at
-    least one step), then falls linearly to 0 at the last step.
-    """
-    warm = max(1, int(warmup * steps))
-    return lambda i: min((i + 1) / warm, max(0.0, (steps - i) / max(1, steps - warm)))
 
 
 # --------------------------------------------------------------------------- pretraining

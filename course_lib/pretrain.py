@@ -32,7 +32,7 @@ from course_lib import distributed
 from course_lib.data import BPETokenizer, generate_stories, random_lm_batch, split_text
 from course_lib.gpt import GPT, GPTConfig
 from course_lib.precision import grad_scaler
-from course_lib.training import fit, load_checkpoint, read_checkpoint_config, save_checkpoint
+from course_lib.training import fit, load_checkpoint, read_checkpoint_config, save_checkpoint, warmup_cosine_lr
 
 __all__ = [
     "CHECKPOINTS",
@@ -89,18 +89,6 @@ def deterministic(seed: int) -> Iterator[None]:
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(was_deterministic)
-
-
-def warmup_cosine_lr(step: int, max_lr: float, warmup: int, total: int, min_lr: float = 0.0) -> float:
-    """Learning rate at optimizer step `step` (from 0): linear warm-up, then cosine decay.
-
-    Rises from max_lr / warmup to max_lr over the first `warmup` steps, then
-    follows half a cosine down to min_lr at step `total`.
-    """
-    if step < warmup:
-        return max_lr * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + math.cos(math.pi * progress))
 
 
 @torch.no_grad()

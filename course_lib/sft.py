@@ -33,6 +33,7 @@ from course_lib.data.batching import pad_sequences
 from course_lib.data.instructions import ANSWER_FORMS, Instruction
 from course_lib.data.tokenizers import BPETokenizer
 from course_lib.gpt import GPT
+from course_lib.training import fit, warmup_cosine_lr
 
 __all__ = [
     "USER", "ASSISTANT", "END", "CHAT_TOKENS",
@@ -164,9 +165,6 @@ def fine_tune(model: GPT, tokenizer: BPETokenizer, examples: Sequence[Instructio
     schedule_steps: the schedule's length, if longer than `steps` (a run
     stopped early follows the start of the full run's schedule).
     """
-    from course_lib.pretrain import warmup_cosine_lr
-    from course_lib.training import fit
-
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: warmup_cosine_lr(i, 1.0, warmup, schedule_steps or steps))

@@ -1,8 +1,11 @@
-"""A small, general training loop, and checkpoints in safetensors.
+"""A small, general training loop, the learning-rate schedules, and checkpoints in safetensors.
 
 fit() knows nothing about the model or the data: batch_fn(step) makes a batch
 and loss_fn(model, batch) turns it into a scalar loss. That one loop trains
-every model of the course, from the char-RNN to GPT.
+every model of the course, from the char-RNN to GPT. The schedules are the
+three the course's models were trained with: the Transformer paper's inverse
+square root (chapter 5), GPT's cosine (chapter 6), BERT's linear decay
+(chapter 7).
 """
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ import torch.nn as nn
 
 from course_lib import fast_mode
 
-__all__ = ["fit", "save_checkpoint", "load_checkpoint", "read_checkpoint_config"]
+__all__ = ["fit", "warmup_inverse_sqrt_lr", "warmup_inverse_sqrt_scheduler", "warmup_cosine_lr", "warmup_linear_decay",
+           "save_checkpoint", "load_checkpoint", "read_checkpoint_config"]
 
 History = dict[str, list]
 _RESERVED = ("step", "loss", "grad_norm", "lr", "eval_step")
@@ -209,6 +213,59 @@ class _LivePlot:
             axes[1].legend(loc="best")
         self.fig.tight_layout()
         self.handle.update(self._image())
+
+
+# ---------------------------------------------------------------------------
+# Learning-rate schedules. Each rises for a few warm-up steps (Adam's moment
+# estimates are poor at first, so early steps must be small), then falls.
+
+
+def warmup_inverse_sqrt_lr(step: int, d_model: int, warmup: int) -> float:
+    """lr = d_model^-0.5 * min(step^-0.5, step * warmup^-1.5), step counted from 1.
+
+    Rises linearly for ``warmup`` steps, peaks at step == warmup, then decays as
+    1/sqrt(step). The warm-up keeps early updates small while Adam's moment
+    estimates are still poor and post-LN gradients near the output are large.
+    """
+    if step < 1:
+        raise ValueError(f"step is counted from 1, got {step}")
+    return d_model**-0.5 * min(step**-0.5, step * warmup**-1.5)
+
+
+def warmup_inverse_sqrt_scheduler(
+    optimizer: torch.optim.Optimizer, d_model: int, warmup: int, factor: float = 1.0
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """LambdaLR following ``warmup_inverse_sqrt_lr``; call ``scheduler.step()`` after each optimizer step.
+
+    LambdaLR *multiplies* the optimizer's lr by the schedule, so create the
+    optimizer with lr=1.0 to get the paper's values (scaled by ``factor``).
+    """
+    # LambdaLR counts from 0 and evaluates before the first step; the schedule counts from 1.
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda i: factor * warmup_inverse_sqrt_lr(i + 1, d_model, warmup)
+    )
+
+
+def warmup_cosine_lr(step: int, max_lr: float, warmup: int, total: int, min_lr: float = 0.0) -> float:
+    """Learning rate at optimizer step `step` (from 0): linear warm-up, then cosine decay.
+
+    Rises from max_lr / warmup to max_lr over the first `warmup` steps, then
+    follows half a cosine down to min_lr at step `total`.
+    """
+    if step < warmup:
+        return max_lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def warmup_linear_decay(steps: int, warmup: float = 0.1):
+    """BERT's learning-rate schedule, as a factor for torch.optim.lr_scheduler.LambdaLR.
+
+    The factor rises linearly over the first `warmup` fraction of `steps` (at
+    least one step), then falls linearly to 0 at the last step.
+    """
+    warm = max(1, int(warmup * steps))
+    return lambda i: min((i + 1) / warm, max(0.0, (steps - i) / max(1, steps - warm)))
 
 
 # ---------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from torch import Tensor, nn
 from course_lib.attention import MultiHeadAttention, causal_mask, padding_mask
 from course_lib.data.vocab import EOS_ID, PAD_ID, SOS_ID
 from course_lib.decoding import greedy_decode
+# chapter 5's schedule lives with the others in training.py; importable here, where the chapter uses it
+from course_lib.training import warmup_inverse_sqrt_lr, warmup_inverse_sqrt_scheduler
 
 __all__ = [
     "positional_encoding",
@@ -565,32 +567,6 @@ def attention_maps(model: nn.Module, *args, **kwargs) -> dict[str, Tensor]:
 
 
 # --------------------------------------------------------------------------- training pieces
-
-
-def warmup_inverse_sqrt_lr(step: int, d_model: int, warmup: int) -> float:
-    """lr = d_model^-0.5 * min(step^-0.5, step * warmup^-1.5), step counted from 1.
-
-    Rises linearly for ``warmup`` steps, peaks at step == warmup, then decays as
-    1/sqrt(step). The warm-up keeps early updates small while Adam's moment
-    estimates are still poor and post-LN gradients near the output are large.
-    """
-    if step < 1:
-        raise ValueError(f"step is counted from 1, got {step}")
-    return d_model**-0.5 * min(step**-0.5, step * warmup**-1.5)
-
-
-def warmup_inverse_sqrt_scheduler(
-    optimizer: torch.optim.Optimizer, d_model: int, warmup: int, factor: float = 1.0
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """LambdaLR following ``warmup_inverse_sqrt_lr``; call ``scheduler.step()`` after each optimizer step.
-
-    LambdaLR *multiplies* the optimizer's lr by the schedule, so create the
-    optimizer with lr=1.0 to get the paper's values (scaled by ``factor``).
-    """
-    # LambdaLR counts from 0 and evaluates before the first step; the schedule counts from 1.
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda i: factor * warmup_inverse_sqrt_lr(i + 1, d_model, warmup)
-    )
 
 
 def label_smoothed_cross_entropy(

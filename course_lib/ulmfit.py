@@ -132,7 +132,8 @@ def fine_tune(model: LSTMClassifier, batches: Sequence[dict[str, torch.Tensor]],
     """
     from tqdm.auto import tqdm
 
-    from .bert import fine_tune_step, warmup_linear_decay
+    from .bert import fine_tune_step
+    from .training import warmup_linear_decay
 
     groups = layer_groups(model)
     rates = discriminative_learning_rates(lr, len(groups)) if discriminative else [lr] * len(groups)
