@@ -1,4 +1,4 @@
-"""Wiring nbval into the test run (DESIGN.md section 4).
+"""Wiring nbval into the test run (docs/design.md, "What the test suite proves").
 
 `make test` passes solutions/ to pytest with --nbval-lax: the reference
 notebooks run at full length (the chapter's quality targets are asserted in

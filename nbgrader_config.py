@@ -1,4 +1,4 @@
-# nbgrader configuration for instructors (DESIGN.md section 4).
+# nbgrader configuration for instructors (docs/design.md, "Layout"; docs/instructor.md).
 # solutions/ holds the source notebooks with answers and hidden tests;
 # `nbgrader generate_assignment` (or `course release`) writes notebooks/.
 c = get_config()  # noqa: F821 (nbgrader provides get_config)

@@ -6,7 +6,7 @@ and the test suite grade notebooks by building a throw-away nbgrader course in
 a temporary folder, so the learner's file and the repository's gradebook are
 never touched.
 
-Layout (DESIGN.md section 1): `solutions/NN_topic/NN_topic.ipynb` is the
+Layout (docs/design.md, "Layout"): `solutions/NN_topic/NN_topic.ipynb` is the
 nbgrader *source*, `notebooks/NN_topic/NN_topic.ipynb` the generated *release*.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The tests every chapter's visible checks share (DESIGN.md section 4).
+"""The tests every chapter's visible checks share (docs/design.md, "What the test suite proves").
 
 A tests/test_checks_<topic>.py module sets, then star-imports this module:
 

@@ -1,4 +1,4 @@
-"""nbgrader autograde, end to end, of one chapter (DESIGN.md section 4).
+"""nbgrader autograde, end to end, of one chapter (docs/design.md, "What the test suite proves").
 
 Each tests/test_autograde_<chapter>.py star-imports these tests and names its
 CHAPTER, so that pytest-xdist (--dist loadfile) grades the chapters on

@@ -1,6 +1,6 @@
 """A simulated class of at least 30 submissions per chapter, graded by the instructor's command.
 
-`make test-class` runs this file (about an hour of CPU on the 2-core machine, see README); `make test`
+`make test-class` runs this file (hours of CPU on the 2-core machine: benchmarks/RESULTS.md); `make test`
 does not: it grades the same kinds of cases packed into fewer submissions (tests/autograde.py, where the
 tricks ride on the wrong answers and one kernel dies per chapter). Here each case is a submission of its
 own, as a real class hands them in, and everything goes through `course grade` and its CSV:

@@ -51,7 +51,7 @@ def test_release_has_no_outputs_and_normalised_metadata(chapter):
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
 def test_every_exercise_is_graded_and_has_points(chapter):
     exercises = chapter.exercises()
-    assert 3 <= len(exercises) <= 6, "DESIGN.md: 3-6 graded exercises per chapter"
+    assert 3 <= len(exercises) <= 6, 'docs/design.md, "Chapter conventions": 3-6 graded exercises per chapter'
     solutions = grading.solution_sources(grading.read_notebook(chapter.source))
     graded = {s for ex in exercises for s in ex.solution_ids}
     assert graded == set(solutions), f"answer cells with no test after them: {set(solutions) - graded}"
