@@ -92,20 +92,28 @@ def pytest_collect_file(file_path, parent):
 # The longest files first. pytest-xdist (--dist loadfile) hands whole files to the two
 # workers in collection order; a long file collected last runs alone at the end while
 # the other worker idles. Seconds measured on the 2-core CI machine (one worker each;
-# `make test` with --durations, 2026-12-05).
+# `make test` with --durations). A chapter's two long files (its autograde test and its
+# full-length notebook) take their seconds from its manifest (solutions/NN_topic/chapter.toml).
 LONGEST_FIRST = {
-    "test_pretrain_assistant.py": 360, "test_grader_attacks.py": 270, "test_verdicts.py": 200, "test_autograde_10_scale.py": 230, "solutions/09_assistant": 240,
-    "solutions/03_attention": 210, "test_autograde_09_assistant.py": 200, "test_grade_class.py": 180,
-    "test_grading.py": 150, "solutions/02_seq2seq": 140, "test_pretrain_bert.py": 135,
-    "test_autograde_05_transformer.py": 125, "solutions/07_bert": 120, "test_autograde_03_attention.py": 110,
-    "test_autograde_04_self_attention.py": 105, "solutions/10_scale": 100, "test_cli.py": 100,
-    "test_autograde_00_embeddings.py": 100, "solutions/08_finetuning": 95, "solutions/01_rnn": 90,
-    "test_autograde_01_rnn.py": 90, "test_autograde_06_gpt.py": 90, "solutions/05_transformer": 85,
-    "test_autograde_07_bert.py": 85, "test_autograde_08_finetuning.py": 75, "test_autograde_02_seq2seq.py": 75,
+    "test_pretrain_assistant.py": 360, "test_grader_attacks.py": 270, "test_verdicts.py": 200,
+    "test_grade_class.py": 180, "test_grading.py": 150, "test_pretrain_bert.py": 135, "test_cli.py": 100,
     "test_pretrain.py": 75, "test_distributed.py": 60, "test_release.py": 60, "test_browser.py": 55,
-    "solutions/06_gpt": 50, "solutions/00_embeddings": 50, "test_benchmarks.py": 50,
-    "solutions/04_self_attention": 40, "test_embeddings.py": 20,
+    "test_benchmarks.py": 50, "test_embeddings.py": 20,
 }
+
+
+def _chapter_seconds() -> dict[str, int]:
+    from course_lib.grader import chapters, manifest
+
+    seconds = {}
+    for chapter in chapters(ROOT):
+        taken = manifest.load(chapter).seconds
+        seconds[f"test_autograde_{chapter.name}.py"] = taken["autograde"]
+        seconds[f"solutions/{chapter.name}"] = taken["notebook"]
+    return seconds
+
+
+LONGEST_FIRST.update(_chapter_seconds())
 
 
 def _expected_seconds(item) -> int:

@@ -25,11 +25,11 @@ c.Exchange.root = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".cou
 os.makedirs(c.Exchange.root, exist_ok=True)
 
 # `nbgrader autograde` and the formgrader's Autograde button grade as `course grade` does
-# (course_lib/sandbox.py): each kernel in a sandbox where the machine has one (bubblewrap),
+# (course_lib/grader/sandbox.py): each kernel in a sandbox where the machine has one (bubblewrap),
 # a kernel that ignores interrupts stopped, a dead kernel graded in the same run. Without
 # course_lib (nbgrader started from another environment) nbgrader grades as it always does.
 try:
-    from course_lib import sandbox as _sandbox
+    from course_lib.grader import sandbox as _sandbox
 except ImportError:
     _sandbox = None
 if _sandbox is not None:

@@ -18,8 +18,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from . import grading
-from .grading import CourseError
+from . import grader
+from .grader import CourseError, awarded_scores
 
 PROGRESS_FILE = ".course/progress.json"
 
@@ -36,7 +36,7 @@ def _load_progress(root: Path) -> dict:
         return {}
 
 
-def _save_progress(root: Path, chapter: str, report: grading.GradeReport) -> None:
+def _save_progress(root: Path, chapter: str, report: grader.GradeReport) -> None:
     path = root / PROGRESS_FILE
     progress = _load_progress(root)
     progress[chapter] = {
@@ -71,7 +71,7 @@ def _fmt_points(x: float) -> str:
 
 def sandbox_line() -> str:
     """One line on where the graded code ran: in the sandbox, or (saying why) without one."""
-    from . import sandbox
+    from .grader import sandbox
 
     reason = sandbox.unavailable_reason()
     if reason is None:
@@ -84,18 +84,18 @@ def sandbox_line() -> str:
 
 
 def cmd_list(args) -> int:
-    root = grading.course_root()
+    root = grader.course_root()
     progress = _load_progress(root)
-    chapters = grading.chapters(root)
+    chapters = grader.chapters(root)
     width = max((len(ex.title) for chapter in chapters for ex in chapter.exercises()), default=10)
     for chapter in chapters:
         exercises = chapter.exercises()
         status = "not opened"
         if chapter.release.exists():
             try:
-                mine = grading.read_notebook(chapter.release)
-                edited = grading.edited_exercises(chapter, mine)
-                solution_count = len(grading.solution_sources(mine))
+                mine = grader.read_notebook(chapter.release)
+                edited = grader.edited_exercises(chapter, mine)
+                solution_count = len(grader.solution_sources(mine))
                 status = "not started" if not edited else f"in progress ({len(edited)}/{solution_count} answer cells edited)"
             except CourseError:
                 status = "notebook unreadable: run `course reset " + chapter.number + "`"
@@ -112,16 +112,16 @@ def cmd_list(args) -> int:
 
 
 def cmd_check(args) -> int:
-    root = grading.course_root()
-    chapter = grading.find_chapter(args.chapter, root)
+    root = grader.course_root()
+    chapter = grader.find_chapter(args.chapter, root)
     path = Path(args.notebook) if args.notebook else chapter.release
-    learner_nb = grading.read_notebook(path)  # a one-line CourseError if missing or broken
+    learner_nb = grader.read_notebook(path)  # a one-line CourseError if missing or broken
     print(f"Grading {path} with the hidden tests of {chapter.name} (your file is not modified)...", flush=True)
-    from . import integrity
+    from .grader import integrity
 
     flags = integrity.report(chapter, learner_nb)  # read as IPython would run it, before anything runs
     titles = {ex.grade_id: ex.title for ex in chapter.exercises()}
-    report = grading.autograde(chapter, {"learner": learner_nb}, cell_timeout=args.timeout, hide=[path])["learner"]
+    report = grader.autograde(chapter, {"learner": learner_nb}, cell_timeout=args.timeout, hide=[path])["learner"]
     for repair in report.repairs:
         print(f"  REPAIRED: {repair}")
     for grade_id, found in flags.items():
@@ -146,20 +146,14 @@ def cmd_check(args) -> int:
     return 0
 
 
-def awarded_scores(report: grading.GradeReport, flags: dict, allow_flagged: bool = False) -> list[float]:
-    """The instructor's rule, per exercise of `report`: a flagged exercise (a key of
-    integrity.report's result) earns nothing unless the instructor allows it."""
-    return [0.0 if (c.grade_id in flags and not allow_flagged) else c.score for c in report.cells]
-
-
 def cmd_grade(args) -> int:
     """Grade a class: every submitted/<student>/<chapter>/<chapter>.ipynb, in one nbgrader run."""
     import csv
 
-    from . import integrity
+    from .grader import integrity
 
-    root = grading.course_root()
-    chapter = grading.find_chapter(args.chapter, root)
+    root = grader.course_root()
+    chapter = grader.find_chapter(args.chapter, root)
     submitted = Path(args.submitted) if args.submitted else root / "submitted"
     paths = {p.parent.parent.name: p for p in sorted(submitted.glob(f"*/{chapter.name}/{chapter.name}.ipynb"))}
     if not paths:
@@ -168,11 +162,11 @@ def cmd_grade(args) -> int:
     notebooks, unreadable = {}, {}
     for student, path in paths.items():
         try:
-            notebooks[student] = grading.read_notebook(path)
+            notebooks[student] = grader.read_notebook(path)
         except CourseError as error:
             unreadable[student] = str(error)
     print(f"Grading {len(notebooks)} submissions of {chapter.name} (no submitted file is modified)...", flush=True)
-    reports = grading.autograde(chapter, notebooks, cell_timeout=args.timeout, hide=[submitted]) if notebooks else {}
+    reports = grader.autograde(chapter, notebooks, cell_timeout=args.timeout, hide=[submitted]) if notebooks else {}
     exercises = chapter.exercises()
     out = Path(args.out) if args.out else root / f"grades-{chapter.name}.csv"
     with open(out, "w", newline="") as handle:
@@ -202,12 +196,12 @@ def cmd_grade(args) -> int:
 
 
 def cmd_reset(args) -> int:
-    root = grading.course_root()
-    chapter = grading.find_chapter(args.chapter, root)
+    root = grader.course_root()
+    chapter = grader.find_chapter(args.chapter, root)
     if chapter.release.exists():
         backup = backup_notebook(chapter.release)
         print(f"Saved your notebook as {backup.relative_to(root)}")
-    fresh = grading.pristine_release_text(chapter)
+    fresh = grader.pristine_release_text(chapter)
     chapter.release.parent.mkdir(parents=True, exist_ok=True)
     chapter.release.write_text(fresh)
     print(f"Restored a fresh {chapter.release.relative_to(root)}")
@@ -215,29 +209,29 @@ def cmd_reset(args) -> int:
 
 
 def cmd_release(args) -> int:
-    root = grading.course_root()
-    names = args.chapters or [c.name for c in grading.chapters(root)]
+    root = grader.course_root()
+    names = args.chapters or [c.name for c in grader.chapters(root)]
     for name in names:
-        chapter = grading.find_chapter(name, root)
+        chapter = grader.find_chapter(name, root)
         if chapter.release.exists():
             try:
-                edited = grading.edited_exercises(chapter, grading.read_notebook(chapter.release))
+                edited = grader.edited_exercises(chapter, grader.read_notebook(chapter.release))
             except CourseError:
                 edited = ["unreadable"]
             if edited:
                 backup = backup_notebook(chapter.release)
                 print(f"{chapter.release.relative_to(root)} has answers in it: saved as {backup.name}")
-        for path in grading.release(root, [chapter.name]):
+        for path in grader.release(root, [chapter.name]):
             print(f"wrote {path.relative_to(root)}")
     return 0
 
 
 def cmd_run(args) -> int:
-    root = grading.course_root()
-    chapter = grading.find_chapter(args.chapter, root)
+    root = grader.course_root()
+    chapter = grader.find_chapter(args.chapter, root)
     print(f"Running {chapter.source.relative_to(root)} top to bottom"
           f"{' (fast)' if args.fast else ' at full length'}...", flush=True)
-    seconds = grading.execute_notebook(chapter.source, fast=args.fast)
+    seconds = grader.execute_notebook(chapter.source, fast=args.fast)
     print(f"done in {seconds:.0f} s; outputs stored. Next: `course release {chapter.number}`")
     return 0
 
@@ -364,11 +358,11 @@ def install_lab_setting_defaults() -> Path | None:
 
 
 def cmd_lab(args) -> int:
-    root = grading.course_root()
+    root = grader.course_root()
     install_lab_setting_defaults()
     os.chdir(root)  # formgrader reads nbgrader_config.py from the working directory
     command = jupyter_lab_command(root, port=args.port, open_browser=not args.no_browser)
-    env = grading.environment_with_commands()
+    env = grader.environment_with_commands()
     if os.name == "posix":
         # Become the server, so that Ctrl+C or a SIGTERM to `course lab` reaches JupyterLab itself
         # (a child process would be left running when its parent is killed).
@@ -402,7 +396,7 @@ def cmd_doctor(args) -> int:
         problems.append(f"torch does not import ({error}): run `make clean-venv lab` to reinstall")
 
     try:
-        root = grading.course_root()
+        root = grader.course_root()
         print(f"course      {root}")
     except CourseError as error:
         root = None
@@ -440,7 +434,7 @@ def cmd_doctor(args) -> int:
                             f"run `jupyter server extension disable --sys-prefix nbgrader.server_extensions.{extension}`")
 
     if root is not None:
-        for chapter in grading.chapters(root):
+        for chapter in grader.chapters(root):
             if not chapter.release.exists():
                 problems.append(f"{chapter.release.relative_to(root)} is missing: run `course reset {chapter.number}`")
 
@@ -463,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="grade your notebook with the hidden tests (never modifies it)")
     p.add_argument("chapter", help="chapter number or name, e.g. 01")
     p.add_argument("--notebook", help="grade this file instead of notebooks/NN_topic/NN_topic.ipynb")
-    p.add_argument("--timeout", type=int, default=grading.DEFAULT_CELL_TIMEOUT,
+    p.add_argument("--timeout", type=int, default=grader.DEFAULT_CELL_TIMEOUT,
                    help="seconds a cell may run before it is stopped (default %(default)s)")
     p.set_defaults(func=cmd_check)
 
@@ -472,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--submitted", help="folder of <student>/<chapter>/<chapter>.ipynb (default: the course's submitted/)")
     p.add_argument("--out", help="the CSV to write (default: grades-<chapter>.csv in the course folder)")
     p.add_argument("--allow-flagged", action="store_true", help="award points to exercises the integrity report flags")
-    p.add_argument("--timeout", type=int, default=grading.DEFAULT_CELL_TIMEOUT,
+    p.add_argument("--timeout", type=int, default=grader.DEFAULT_CELL_TIMEOUT,
                    help="seconds a cell may run before it is stopped (default %(default)s)")
     p.set_defaults(func=cmd_grade)
 

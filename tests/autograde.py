@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import grading
+from course_lib import grader
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSWERS = Path(__file__).resolve().parent / "answers"
@@ -105,10 +105,10 @@ def variants(chapter, kind: str) -> list[dict[str, Path]]:
 
 @pytest.fixture(scope="module")
 def graded(request, tmp_path_factory):
-    chapter = grading.find_chapter(request.module.CHAPTER, ROOT)
-    release = grading.read_notebook(chapter.release)
-    reference = grading.reference_answers(chapter)
-    submissions = {"reference": grading.fill_answers(release, reference), "untouched": release}
+    chapter = grader.find_chapter(request.module.CHAPTER, ROOT)
+    release = grader.read_notebook(chapter.release)
+    reference = grader.reference_answers(chapter)
+    submissions = {"reference": grader.fill_answers(release, reference), "untouched": release}
     plan, tricks, labels = {}, {}, list(TRICKS)
     for kind, limit in (("mutant", AUTOGRADED_MUTANTS), ("alternative", None)):
         for k, chosen in enumerate(variants(chapter, kind)[:limit], start=1):
@@ -125,9 +125,9 @@ def graded(request, tmp_path_factory):
                             if sid in chosen and tricks[name][sid] != ["a syntax error"]][-1]  # one that runs
                     answers[last] += "\n" + KILLS_THE_KERNEL
                     tricks[name][last].append("kills the kernel")
-            submissions[name] = grading.fill_answers(release, answers)
+            submissions[name] = grader.fill_answers(release, answers)
             plan[name] = chosen
-    reports = grading.autograde(chapter, submissions, cell_timeout=120,
+    reports = grader.autograde(chapter, submissions, cell_timeout=120,
                                 workdir=tmp_path_factory.mktemp(f"grade-{chapter.name}"))
     return chapter, reports, plan, submissions, tricks
 
@@ -176,7 +176,7 @@ def test_alternative_correct_answers_get_full_marks(graded):
     """Every correct answer written differently gets full marks, except one that calls the library's own
     version (`alternative_library.py`): the kernel's trace reports the call, and that exercise gets 0 with
     feedback that says so."""
-    from course_lib import integrity
+    from course_lib.grader import integrity
 
     chapter, reports, plan, submissions, _ = graded
     exercise_of = {sid: ex for ex in chapter.exercises() for sid in ex.solution_ids}
@@ -210,7 +210,7 @@ def test_failures_explain_themselves(graded):
 
 def test_tricks_on_wrong_answers_earn_nothing(graded):
     """Under the instructor's rule every trick-carrying wrong answer gets 0, and each trick is named."""
-    from course_lib import cli, integrity
+    from course_lib.grader import integrity
 
     chapter, reports, _, submissions, tricks = graded
     exercise_of = {sid: ex for ex in chapter.exercises() for sid in ex.solution_ids}
@@ -218,7 +218,7 @@ def test_tricks_on_wrong_answers_earn_nothing(graded):
     for name, chosen in tricks.items():
         flags = integrity.report(chapter, submissions[name])
         awarded = dict(zip([c.grade_id for c in reports[name].cells],
-                           cli.awarded_scores(reports[name], flags, allow_flagged=False)))
+                           grader.awarded_scores(reports[name], flags, allow_flagged=False)))
         for gid, applied in chosen.items():
             exercise = exercise_of[gid]
             if awarded[exercise.grade_id] != 0:

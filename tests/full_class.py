@@ -29,7 +29,7 @@ import nbformat
 import pytest
 
 from autograde import ANSWERS, TRICKS, variants
-from course_lib import cli, grading
+from course_lib import cli, grader
 from ready_made import ready_made_calls
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,20 +44,20 @@ IGNORES_INTERRUPTS = "import time\nwhile True:\n    try:\n        time.sleep(0.1
 def _class(chapter):
     """student -> (notebook to save, {answer cell: expected verdict}); verdicts: "full", "zero", "wrong"
     (below full marks), "flagged" (0 and flagged)."""
-    release = grading.read_notebook(chapter.release)
-    reference = grading.reference_answers(chapter)
+    release = grader.read_notebook(chapter.release)
+    reference = grader.reference_answers(chapter)
     full = {cell: "full" for cell in reference}
-    students = {"reference": (grading.fill_answers(release, reference), full),
+    students = {"reference": (grader.fill_answers(release, reference), full),
                 "untouched": (release, {cell: "zero" for cell in reference})}
     for k, chosen in enumerate(variants(chapter, "alternative"), start=1):
         answers = dict(reference, **{cell: path.read_text() for cell, path in chosen.items()})
         # an answer that calls the library's own version is correct, and flagged: the instructor decides
         library = {cell: "flagged" for cell, path in chosen.items() if path.name.startswith("alternative_library")}
-        students[f"alternative_{k}"] = (grading.fill_answers(release, answers), dict(full, **library))
+        students[f"alternative_{k}"] = (grader.fill_answers(release, answers), dict(full, **library))
     mutants = variants(chapter, "mutant")
     for k, chosen in enumerate(mutants, start=1):
         answers = dict(reference, **{cell: path.read_text() for cell, path in chosen.items()})
-        students[f"mutant_{k}"] = (grading.fill_answers(release, answers), dict(full, **dict.fromkeys(chosen, "wrong")))
+        students[f"mutant_{k}"] = (grader.fill_answers(release, answers), dict(full, **dict.fromkeys(chosen, "wrong")))
     # every trick in its own submission; further rounds on the next wrong answers until the class is full
     round_ = 0
     while round_ == 0 or len(students) + 7 < MINIMUM_CLASS:
@@ -65,13 +65,13 @@ def _class(chapter):
         for number, (label, trick) in enumerate(TRICKS.items(), start=1):
             answers = dict(reference, **{cell: path.read_text().rstrip() + "\n\n" + trick for cell, path in chosen.items()})
             expected = dict(full, **dict.fromkeys(chosen, "zero"))
-            students[f"trick_{number}_on_mutant_{round_ % len(mutants) + 1}"] = (grading.fill_answers(release, answers),
+            students[f"trick_{number}_on_mutant_{round_ % len(mutants) + 1}"] = (grader.fill_answers(release, answers),
                                                                                  expected)
         round_ += 1
     calls = {cell: ready_made_calls(cell) for cell in reference}
     for k in range(3):
         answers = dict(reference, **{cell: found[k % len(found)] for cell, found in calls.items() if found})
-        students[f"ready_made_{k + 1}"] = (grading.fill_answers(release, answers),
+        students[f"ready_made_{k + 1}"] = (grader.fill_answers(release, answers),
                                            dict(full, **{cell: "flagged" for cell, found in calls.items() if found}))
     # the second exercise's answer replaced: exercises before it keep their points
     exercises = chapter.exercises()
@@ -82,19 +82,19 @@ def _class(chapter):
     for name, code, after in (("kills_the_kernel", KILLS_THE_KERNEL, "zero"), ("loops", LOOPS, "full"),
                               ("ignores_interrupts", IGNORES_INTERRUPTS, "zero")):
         expected = dict(full, **{victim: "zero"}, **{sid: "zero" if sid in calls_victim else after for sid in later})
-        students[name] = (grading.fill_answers(release, dict(reference, **{victim: code})), expected)
-    solved = grading.fill_answers(release, reference)
+        students[name] = (grader.fill_answers(release, dict(reference, **{victim: code})), expected)
+    solved = grader.fill_answers(release, reference)
     edited = nbformat.from_dict(json.loads(json.dumps(solved)))
-    test_cell = next(cell for cell in edited.cells if grading.is_test_cell(cell))
+    test_cell = next(cell for cell in edited.cells if grader.is_test_cell(cell))
     test_cell.metadata.nbgrader["points"] = 1000  # "Inconsistent checksums" for nbgrader alone
     students["edited_test_metadata"] = (edited, full)
     students["nbformat_3"] = (nbformat.convert(nbformat.from_dict(json.loads(json.dumps(solved))), 3), full)
     return students
 
 
-@pytest.mark.parametrize("chapter", [c.name for c in grading.chapters(ROOT)])
+@pytest.mark.parametrize("chapter", [c.name for c in grader.chapters(ROOT)])
 def test_a_class_of_thirty_is_graded_right(chapter, tmp_path, capsys):
-    chapter = grading.find_chapter(chapter, ROOT)
+    chapter = grader.find_chapter(chapter, ROOT)
     students = _class(chapter)
     assert len(students) >= MINIMUM_CLASS, len(students)
     submitted = tmp_path / "submitted"

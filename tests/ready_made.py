@@ -1,6 +1,6 @@
 """Answer cells that hand an exercise to a ready-made version (shared by the integrity tests and the
 simulated class in tests/full_class.py)."""
-from course_lib import integrity
+from course_lib.grader import integrity
 
 
 def ready_made_calls(answer_cell: str) -> list[str]:
@@ -15,7 +15,7 @@ def ready_made_calls(answer_cell: str) -> list[str]:
     names = integrity.READY_MADE.get(answer_cell, set()) | {answer_cell}
     modules = {m.name: importlib.import_module(m.name)
                for m in pkgutil.walk_packages(course_lib.__path__, "course_lib.")
-               if m.name.split(".")[1] not in ("cli", "labserver", "grading", "integrity", "sandbox")}
+               if m.name.split(".")[1] not in ("cli", "labserver", "grader", "grading")}
     calls = []
     for module_name, module in modules.items():
         # the public version, and the checks' private reference answers (checks.gpt._reference_merge)

@@ -3,14 +3,14 @@ an autograde test file that grades them (tests/autograde.py)."""
 from pathlib import Path
 
 from autograde import ROOT, answer_files
-from course_lib import grading
+from course_lib import grader
 
-CHAPTERS = grading.chapters(ROOT)
+CHAPTERS = grader.chapters(ROOT)
 
 
 def test_every_answer_cell_has_three_mutants_and_an_alternative():
     for chapter in CHAPTERS:
-        solution_ids = set(grading.reference_answers(chapter))
+        solution_ids = set(grader.reference_answers(chapter))
         mutants, alternatives = answer_files(chapter, "mutant"), answer_files(chapter, "alternative")
         for gid in solution_ids:
             assert len(mutants.get(gid, [])) >= 3, f"{chapter.name}/{gid}: fewer than 3 mutants"

@@ -297,10 +297,10 @@ def test_the_terminal_has_the_course_command(lab):
 
 
 def test_instructor_sees_every_chapter_in_the_formgrader(lab):
-    from course_lib import grading
+    from course_lib import grader
 
     server, browser = lab
-    chapters = [c.name for c in grading.chapters(ROOT)]
+    chapters = [c.name for c in grader.chapters(ROOT)]
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     console = Console(page)
     api = []

@@ -2,21 +2,15 @@
 every wrong answer in tests/answers/03_attention fails its check with a hint."""
 import math
 from collections import Counter
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from answer_checks import ANSWER_FILES
 from course_lib import checks, metrics, seq2seq
 
-ANSWERS = Path(__file__).resolve().parent / "answers" / "03_attention"
-CHECKS = {  # answer cell -> (function name, its check)
-    "additive_score": ("additive_score", checks.check_additive_score),
-    "attention_context": ("attention_context", checks.check_attention_context),
-    "decoder_step": ("attention_decoder_step", checks.check_attention_decoder_step),
-    "corpus_bleu": ("corpus_bleu", checks.check_corpus_bleu),
-}
+CHAPTER = "03_attention"  # its answer cells, checks, references and hints: solutions/03_attention/chapter.toml
 NAMESPACE = dict(torch=torch, nn=nn, F=F, math=math, Counter=Counter,
                      attention_context=seq2seq.attention_context)  # what the notebook has imported
 
@@ -35,18 +29,10 @@ def library_bleu(hypotheses, references, max_n=4):
     return metrics.corpus_bleu(hypotheses, [[r] for r in references], max_n)
 
 
-REFERENCES = {"additive_score": library_additive, "attention_context": seq2seq.attention_context,
-              "decoder_step": library_step, "corpus_bleu": library_bleu}
-HINTS = [
-    ("additive_score/mutant_no_tanh.py", "tanh"),
-    ("attention_context/mutant_mask_after_softmax.py", "before the softmax"),
-    ("attention_context/mutant_softmax_batch_axis.py", "batch axis"),
-    ("decoder_step/mutant_query_bottom_layer.py", "hidden[-1]"),
-    ("decoder_step/mutant_context_not_in_gru.py", "context is missing"),
-    ("corpus_bleu/mutant_unclipped_counts.py", "clipping"),
-    ("corpus_bleu/mutant_no_brevity_penalty.py", "brevity penalty"),
-    ("corpus_bleu/mutant_arithmetic_mean.py", "GEOMETRIC"),
-]
+# the library's versions with the learner's signature, where the manifest names none
+REFERENCES = {"additive_score": library_additive,
+              "decoder_step": library_step,
+              "corpus_bleu": library_bleu}
 
 from answer_checks import *  # noqa: E402,F401,F403  the shared tests, over the names above
 
@@ -57,7 +43,7 @@ def test_decoder_step_check_uses_the_reference_context():
         return values.mean(1), torch.softmax(scores, -1)
 
     namespace = {"torch": torch, "attention_context": broken_context}
-    exec((ANSWERS / "decoder_step" / "mutant_query_bottom_layer.py").read_text()
+    exec((ANSWER_FILES / "03_attention" / "decoder_step" / "mutant_query_bottom_layer.py").read_text()
          .replace("hidden[0]", "hidden[-1]"), namespace)   # the bottom-layer mistake fixed: a correct step
     checks.check_attention_decoder_step(namespace["attention_decoder_step"])
     assert namespace["attention_context"] is broken_context, "the learner's function must be put back"

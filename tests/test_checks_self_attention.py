@@ -1,21 +1,16 @@
 """course_lib.checks, chapter 04: the library's own functions pass every check, and
 every wrong answer in tests/answers/04_self_attention fails its check with a hint."""
 import math
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from answer_checks import ANSWER_FILES
 from course_lib import attention, checks
 
-ANSWERS = Path(__file__).resolve().parent / "answers" / "04_self_attention"
-CHECKS = {  # answer cell -> (function name, its check)
-    "scaled_dot_product_attention": ("scaled_dot_product_attention", checks.check_scaled_dot_product_attention),
-    "attention_mask": ("attention_mask", checks.check_attention_mask),
-    "multi_head_attention": ("multi_head_attention", checks.check_multi_head_attention),
-}
+CHAPTER = "04_self_attention"  # its answer cells, checks, references and hints: solutions/04_self_attention/chapter.toml
 
 
 def broken_sdpa(q, k, v, mask=None):
@@ -42,29 +37,9 @@ def library_mha(query, key, value, q_proj, k_proj, v_proj, out_proj, num_heads, 
     return torch.func.functional_call(module, weights, (query, key, value, mask))
 
 
-REFERENCES = {"scaled_dot_product_attention": attention.scaled_dot_product_attention,
-              "attention_mask": library_mask, "multi_head_attention": library_mha}
-HINTS = [
-    ("multi_head_attention/mutant_keys_split_with_query_length.py", "multi_head_attention raised"),
-    ("scaled_dot_product_attention/mutant_no_scaling.py", "not scaled"),
-    ("scaled_dot_product_attention/mutant_scale_by_dk.py", "SQUARE ROOT"),
-    ("scaled_dot_product_attention/mutant_softmax_query_axis.py", "over the KEYS"),
-    ("scaled_dot_product_attention/mutant_inverted_mask.py", "inverted"),
-    ("scaled_dot_product_attention/mutant_fill_zero.py", "exp(0) = 1"),
-    ("scaled_dot_product_attention/mutant_mask_after_softmax.py", "BEFORE the softmax"),
-    ("attention_mask/mutant_diagonal_excluded.py", "ITSELF"),
-    ("attention_mask/mutant_one_future_token.py", "one future token"),
-    ("attention_mask/mutant_inverted.py", "inverted"),
-    ("attention_mask/mutant_padding_on_queries.py", "instead of the keys"),
-    ("attention_mask/mutant_length_off_by_one.py", "j < L"),
-    ("attention_mask/mutant_causal_ignored.py", "not masked"),
-    ("multi_head_attention/mutant_split_without_transpose.py", "plain reshape"),
-    ("multi_head_attention/mutant_merge_without_transpose.py", "without transposing back"),
-    ("multi_head_attention/mutant_no_output_projection.py", "out_proj"),
-    ("multi_head_attention/mutant_mask_not_passed.py", "mask is not passed"),
-    ("multi_head_attention/mutant_scaled_by_d_model.py", "sqrt(d_model)"),
-    ("multi_head_attention/mutant_value_from_key_projection.py", "v_proj"),
-]
+# the library's versions with the learner's signature, where the manifest names none
+REFERENCES = {"attention_mask": library_mask,
+              "multi_head_attention": library_mha}
 
 from answer_checks import *  # noqa: E402,F401,F403  the shared tests, over the names above
 
@@ -89,7 +64,7 @@ def test_mask_check_wants_booleans_and_the_4d_shape():
 
 def test_multi_head_check_uses_the_reference_attention_and_puts_the_learners_back():
     namespace = dict(torch=torch, math=math, scaled_dot_product_attention=broken_sdpa)
-    exec(ANSWERS.joinpath("multi_head_attention/mutant_mask_not_passed.py").read_text()
+    exec((ANSWER_FILES / "04_self_attention").joinpath("multi_head_attention/mutant_mask_not_passed.py").read_text()
          .replace("(q, k, v)", "(q, k, v, mask)"), namespace)  # the mistake fixed: a correct answer
     checks.check_multi_head_attention(namespace["multi_head_attention"])
     assert namespace["scaled_dot_product_attention"] is broken_sdpa

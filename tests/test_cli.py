@@ -9,11 +9,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib import grading
+from course_lib import grader
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = Path(sys.executable).parent / "course"
-FIRST = grading.chapters(ROOT)[0]
+FIRST = grader.chapters(ROOT)[0]
 pytestmark = pytest.mark.slow
 
 
@@ -42,7 +42,7 @@ def test_console_script_is_installed():
 
 
 def test_check_grades_and_never_modifies_the_learner_file(tmp_path):
-    filled = grading.fill_answers(grading.read_notebook(FIRST.release), grading.reference_answers(FIRST))
+    filled = grader.fill_answers(grader.read_notebook(FIRST.release), grader.reference_answers(FIRST))
     path = tmp_path / "mine.ipynb"
     nbformat.write(filled, str(path))
     before, mtime = digest(path), path.stat().st_mtime_ns
@@ -58,11 +58,11 @@ def test_check_grades_and_never_modifies_the_learner_file(tmp_path):
 def test_an_infinite_loop_and_a_syntax_error_cost_only_their_own_exercises(tmp_path):
     exercises = FIRST.exercises()
     looping, broken = exercises[0], exercises[1]
-    answers = grading.reference_answers(FIRST)
+    answers = grader.reference_answers(FIRST)
     answers[looping.solution_ids[0]] = "while True:\n    pass"
     answers[broken.solution_ids[0]] = "def oops(:\n    return"
     path = tmp_path / "mine.ipynb"
-    nbformat.write(grading.fill_answers(grading.read_notebook(FIRST.release), answers), str(path))
+    nbformat.write(grader.fill_answers(grader.read_notebook(FIRST.release), answers), str(path))
     done = course("check", FIRST.number, "--notebook", str(path), "--timeout", "20")
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -115,7 +115,7 @@ def test_reset_in_a_git_clone_restores_the_committed_notebook(course_copy):
 
 def test_release_keeps_a_learner_copy_that_has_answers(course_copy):
     release = course_copy / "notebooks" / FIRST.name / f"{FIRST.name}.ipynb"
-    filled = grading.fill_answers(grading.read_notebook(release), grading.reference_answers(FIRST))
+    filled = grader.fill_answers(grader.read_notebook(release), grader.reference_answers(FIRST))
     nbformat.write(filled, str(release))
     done = course("release", FIRST.number, cwd=course_copy)
     assert done.returncode == 0, done.stderr
@@ -130,7 +130,7 @@ def test_list_shows_chapters_exercises_points_and_progress(course_copy):
         assert exercise.title in out
     release = course_copy / "notebooks" / FIRST.name / f"{FIRST.name}.ipynb"
     first_answer = FIRST.exercises()[0].solution_ids[0]
-    nbformat.write(grading.fill_answers(grading.read_notebook(release), {first_answer: "x = 1"}), str(release))
+    nbformat.write(grader.fill_answers(grader.read_notebook(release), {first_answer: "x = 1"}), str(release))
     assert "in progress (1/" in course("list", cwd=course_copy).stdout
 
 

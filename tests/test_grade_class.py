@@ -19,7 +19,8 @@ import shutil
 
 import pytest
 
-from course_lib import cli, grading, sandbox
+from course_lib import cli, grader
+from course_lib.grader import sandbox
 
 pytestmark = pytest.mark.slow
 
@@ -59,9 +60,9 @@ def test_a_class_with_a_payload(isolation, tmp_path, capsys, monkeypatch):
 
 
 def _grade_the_class(isolation, tmp_path, capsys):
-    chapter = grading.find_chapter("04")
-    release = grading.read_notebook(chapter.release)
-    reference = grading.reference_answers(chapter)
+    chapter = grader.find_chapter("04")
+    release = grader.read_notebook(chapter.release)
+    reference = grader.reference_answers(chapter)
     first = chapter.exercises()[0]
     answers = {"aaron": dict(reference, **{first.solution_ids[0]: PAYLOAD}),
                "bob": reference,
@@ -70,7 +71,7 @@ def _grade_the_class(isolation, tmp_path, capsys):
     for student, chosen in answers.items():
         folder = submitted / student / chapter.name
         folder.mkdir(parents=True)
-        grading.write_notebook(grading.fill_answers(release, chosen), folder / f"{chapter.name}.ipynb")
+        grader.write_notebook(grader.fill_answers(release, chosen), folder / f"{chapter.name}.ipynb")
     before = {p: p.read_bytes() for p in submitted.rglob("*.ipynb")}
     out = tmp_path / "grades.csv"
 
@@ -120,16 +121,16 @@ def test_nbgrader_autograde_with_the_course_config_runs_in_the_sandbox(tmp_path)
         if os.environ.get("COURSE_REQUIRE_SANDBOX"):
             pytest.fail(f"COURSE_REQUIRE_SANDBOX is set but {sandbox.unavailable_reason()}")
         pytest.skip(f"no sandbox on this machine: {sandbox.unavailable_reason()}")
-    root = grading.course_root()
+    root = grader.course_root()
     course = tmp_path / "course"
     for name in ("course_lib", "solutions", "checkpoints"):
         shutil.copytree(root / name, course / name, ignore=shutil.ignore_patterns("__pycache__", "*.backup-*"))
     shutil.copy(root / "nbgrader_config.py", course / "nbgrader_config.py")
-    chapter = grading.find_chapter("04", course)
-    reference = grading.reference_answers(chapter)
+    chapter = grader.find_chapter("04", course)
+    reference = grader.reference_answers(chapter)
     first = chapter.exercises()[0].solution_ids[0]
     answers = dict(reference, **{first: READS_THE_SOLUTIONS + reference[first]})
-    env = grading.environment_with_commands()
+    env = grader.environment_with_commands()
     env["PYTHONPATH"] = str(course)  # this copy's course_lib, so the sandbox hides this copy
     nbgrader = [sys.executable, "-m", "nbgrader"]
     made = subprocess.run([*nbgrader, "generate_assignment", chapter.name, "--force"], cwd=course, env=env,
@@ -137,16 +138,16 @@ def test_nbgrader_autograde_with_the_course_config_runs_in_the_sandbox(tmp_path)
     assert made.returncode == 0, made.stderr[-2000:]
     submitted = course / "submitted" / "alice" / chapter.name
     submitted.mkdir(parents=True)
-    release = grading.read_notebook(course / "notebooks" / chapter.name / f"{chapter.name}.ipynb")
-    grading.write_notebook(grading.fill_answers(release, answers), submitted / f"{chapter.name}.ipynb")
+    release = grader.read_notebook(course / "notebooks" / chapter.name / f"{chapter.name}.ipynb")
+    grader.write_notebook(grader.fill_answers(release, answers), submitted / f"{chapter.name}.ipynb")
 
     done = subprocess.run([*nbgrader, "autograde", chapter.name, "--create", "--force"], cwd=course, env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (course / ".course" / "jupyter" / "kernels" / sandbox.KERNEL_NAME / "kernel.json").is_file()
-    graded = grading.read_notebook(course / "autograded" / "alice" / chapter.name / f"{chapter.name}.ipynb")
+    graded = grader.read_notebook(course / "autograded" / "alice" / chapter.name / f"{chapter.name}.ipynb")
     printed = "".join(o.get("text", "") for c in graded.cells if c.cell_type == "code" for o in c.outputs)
     assert "solutions seen: 0" in printed, printed[-500:]
     from nbgrader.utils import determine_grade
-    earned = sum(float(determine_grade(c)[0] or 0) for c in graded.cells if grading.is_test_cell(c))
+    earned = sum(float(determine_grade(c)[0] or 0) for c in graded.cells if grader.is_test_cell(c))
     assert earned == chapter.points

@@ -1,4 +1,4 @@
-"""A student who read course_lib/sandbox.py attacks `course grade`, as root and as an ordinary user.
+"""A student who read course_lib/grader/sandbox.py attacks `course grade`, as root and as an ordinary user.
 
 A class of three for chapter 04 graded by `python -m course_lib.cli grade` in a
 process of its own: two classmates with the reference answers, and an attacker
@@ -33,7 +33,8 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import grading, sandbox
+from course_lib import grader
+from course_lib.grader import sandbox
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,21 +99,21 @@ def _digest(folder: Path) -> dict:
 
 
 def _write_class(where: Path, payload: str) -> Path:
-    chapter = grading.find_chapter("04")
-    release = grading.read_notebook(chapter.release)
-    reference = grading.reference_answers(chapter)
+    chapter = grader.find_chapter("04")
+    release = grader.read_notebook(chapter.release)
+    reference = grader.reference_answers(chapter)
     first = chapter.exercises()[0].solution_ids[0]
     answers = {"aaron": dict(reference, **{first: payload + reference[first]}), "bob": reference, "carol": reference}
     submitted = where / "submitted"
     for student, chosen in answers.items():
         folder = submitted / student / chapter.name
         folder.mkdir(parents=True)
-        grading.write_notebook(grading.fill_answers(release, chosen), folder / f"{chapter.name}.ipynb")
+        grader.write_notebook(grader.fill_answers(release, chosen), folder / f"{chapter.name}.ipynb")
     return submitted
 
 
 def _grade_the_class(as_root: bool):
-    chapter = grading.find_chapter("04")
+    chapter = grader.find_chapter("04")
     work = Path(tempfile.mkdtemp(prefix="course-attack-"))
     # a gradebook of the course's own that this test owns: other tests running beside this one may create or
     # update the instructor's gradebook.db (the Lab's formgrader), so that one is checked for the attack's mark
@@ -126,7 +127,7 @@ def _grade_the_class(as_root: bool):
         out = work / "grades.csv"
         home = work / "home"
         home.mkdir()
-        env = grading.environment_with_commands()
+        env = grader.environment_with_commands()
         env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
         for name in ("COURSE_NO_SANDBOX", "JUPYTER_RUNTIME_DIR", "JUPYTER_PATH"):
             env.pop(name, None)

@@ -7,7 +7,8 @@ import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import course_lib
-from course_lib import grading
+from course_lib import grader
+from course_lib.grader import autograding, releasing
 
 
 def _graded(cell, **meta):
@@ -33,7 +34,7 @@ def notebook():
 
 
 def test_exercises_group_answers_with_their_tests(notebook):
-    exercises = grading.exercises_of(notebook)
+    exercises = grader.exercises_of(notebook)
     assert [(e.grade_id, e.title, e.points, e.solution_ids) for e in exercises] == [
         ("test_add", "Exercise 1: add", 2.0, ["add"]),
         ("test_twice", "Exercise 2: twice", 1.0, ["twice"]),
@@ -41,17 +42,17 @@ def test_exercises_group_answers_with_their_tests(notebook):
 
 
 def test_fill_answers_replaces_only_the_named_cells_and_copies(notebook):
-    filled = grading.fill_answers(notebook, {"twice": "def twice(x):\n    return x + x"})
+    filled = grader.fill_answers(notebook, {"twice": "def twice(x):\n    return x + x"})
     assert filled.cells[4].source == "def twice(x):\n    return x + x"
     assert filled.cells[1].source == notebook.cells[1].source
     assert "BEGIN SOLUTION" in notebook.cells[4].source, "the original must not change"
-    with pytest.raises(grading.CourseError, match="nope"):
-        grading.fill_answers(notebook, {"nope": "x"})
+    with pytest.raises(grader.CourseError, match="nope"):
+        grader.fill_answers(notebook, {"nope": "x"})
 
 
 def test_strip_solution_markers():
     source = "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"
-    assert grading.strip_solution_markers(source) == "def f():\n    return 1"
+    assert grader.strip_solution_markers(source) == "def f():\n    return 1"
 
 
 @pytest.mark.parametrize("content, words", [
@@ -61,8 +62,8 @@ def test_read_notebook_turns_every_problem_into_one_course_error(tmp_path, conte
     path = tmp_path / "x.ipynb"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(grading.CourseError, match=words) as info:
-        grading.read_notebook(path)
+    with pytest.raises(grader.CourseError, match=words) as info:
+        grader.read_notebook(path)
     assert "\n" not in str(info.value)
 
 
@@ -70,17 +71,17 @@ def test_normalize_drops_what_changes_between_runs(notebook):
     notebook.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
     notebook.metadata["widgets"] = {"state": {}}
     notebook.cells[2].metadata["execution"] = {"iopub.status.busy": "2026-11-21T05:00:00"}
-    out = grading.normalize_notebook(notebook)
+    out = grader.normalize_notebook(notebook)
     assert out.metadata["language_info"] == {"name": "python"}
     assert "widgets" not in out.metadata and "execution" not in out.cells[2].metadata
 
 
 def test_find_chapter_accepts_number_name_and_topic():
-    first = grading.chapters()[0]
+    first = grader.chapters()[0]
     for key in (first.number, str(int(first.number)), first.name, first.name.split("_", 1)[1]):
-        assert grading.find_chapter(key).name == first.name
-    with pytest.raises(grading.CourseError, match="no chapter"):
-        grading.find_chapter("99")
+        assert grader.find_chapter(key).name == first.name
+    with pytest.raises(grader.CourseError, match="no chapter"):
+        grader.find_chapter("99")
 
 
 def test_fast_mode_reads_both_switches(monkeypatch):
@@ -114,13 +115,13 @@ def test_pristine_answers_outside_git_equal_the_shipped_release(tmp_path, monkey
     def no_nbgrader(*args, **kwargs):
         raise AssertionError("pristine_answers should not run nbgrader (seconds per chapter)")
 
-    monkeypatch.setattr(grading, "_nbgrader", no_nbgrader)
-    monkeypatch.setattr(grading, "release", no_nbgrader)
-    for chapter in grading.chapters(tmp_path):
-        shipped = grading.solution_sources(grading.read_notebook(chapter.release))
-        assert grading.pristine_answers(chapter) == shipped, chapter.name
+    monkeypatch.setattr(releasing, "run_nbgrader", no_nbgrader)
+    monkeypatch.setattr(releasing, "release", no_nbgrader)
+    for chapter in grader.chapters(tmp_path):
+        shipped = grader.solution_sources(grader.read_notebook(chapter.release))
+        assert grader.pristine_answers(chapter) == shipped, chapter.name
     # the stub it writes is the one nbgrader_config.py gives the release
-    assert repr(grading.CODE_STUB["python"])[1:-1] in (ROOT / "nbgrader_config.py").read_text()
+    assert repr(grader.CODE_STUB["python"])[1:-1] in (ROOT / "nbgrader_config.py").read_text()
 
 
 @pytest.mark.slow
@@ -132,18 +133,18 @@ def test_stored_progress_bars_show_the_finished_bar(tmp_path):
     ])
     path = tmp_path / "bar.ipynb"
     nbformat.write(nb, str(path))
-    grading.execute_notebook(path)
+    grader.execute_notebook(path)
     stored = nbformat.read(str(path), as_version=4)
     texts = [o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in stored.cells[0].outputs]
-    assert not any(grading.WIDGET_VIEW in o.get("data", {}) for o in stored.cells[0].outputs)
+    assert not any(grader.WIDGET_VIEW in o.get("data", {}) for o in stored.cells[0].outputs)
     assert any(t.startswith("training: 100%|██████████| 7/7") for t in texts), texts
     assert not any("0/7" in t for t in texts), texts
     assert "widgets" not in stored.metadata
     # with the widget state gone (an old file), the stale first frame is dropped rather than kept
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
-        "display_data", data={grading.WIDGET_VIEW: {"model_id": "abc", "version_major": 2, "version_minor": 0},
+        "display_data", data={grader.WIDGET_VIEW: {"model_id": "abc", "version_major": 2, "version_minor": 0},
                               "text/plain": "training:   0%|          | 0/500"})])])
-    assert grading.normalize_notebook(nb).cells[0].outputs == []
+    assert grader.normalize_notebook(nb).cells[0].outputs == []
 
 
 @pytest.mark.slow
@@ -152,12 +153,12 @@ def test_broken_submissions_are_repaired_not_zeroed(tmp_path):
     each is graded on its answers (nbgrader alone would stop at "Inconsistent checksums" and give 0).
     A kernel that dies (os._exit, or a loop that ignores the interrupt at the time limit) costs only
     the exercises from that cell on, and the feedback names the cell."""
-    chapter = grading.find_chapter("01")
-    release = grading.read_notebook(chapter.release)
-    solved = grading.fill_answers(release, grading.reference_answers(chapter))
+    chapter = grader.find_chapter("01")
+    release = grader.read_notebook(chapter.release)
+    solved = grader.fill_answers(release, grader.reference_answers(chapter))
 
     edited = nbformat.from_dict(json.loads(json.dumps(solved)))
-    tests = [c for c in edited.cells if grading.is_test_cell(c)]
+    tests = [c for c in edited.cells if grader.is_test_cell(c)]
     tests[0].metadata.nbgrader.update(points=100, solution=True)    # made an answer cell worth 100 points
     tests[1].metadata.nbgrader["locked"] = False
     tests[1].source = "pass  # my own test"
@@ -168,18 +169,18 @@ def test_broken_submissions_are_repaired_not_zeroed(tmp_path):
     assert json.loads(path_v3.read_text())["nbformat"] == 3
 
     # a version-3 notebook object (not a file) is converted the same way as a file
-    assert grading._as_notebook(v3).nbformat == 4 and grading.solution_sources(grading._as_notebook(v3)) \
-        == grading.solution_sources(solved)
+    assert autograding._as_notebook(v3).nbformat == 4 and grader.solution_sources(autograding._as_notebook(v3)) \
+        == grader.solution_sources(solved)
     # a kernel killed in the third answer cell: the two exercises before it keep their points
-    answers = grading.reference_answers(chapter)
+    answers = grader.reference_answers(chapter)
     third = chapter.exercises()[2]
-    dead = grading.fill_answers(release, dict(answers, **{third.solution_ids[0]: "import os\nos._exit(1)"}))
+    dead = grader.fill_answers(release, dict(answers, **{third.solution_ids[0]: "import os\nos._exit(1)"}))
     # a loop that swallows the interrupt sent at the time limit, in the second answer cell: the
     # kernel is killed a few seconds later, and it counts as a kernel that died there
     second = chapter.exercises()[1]
     deaf_loop = "import time\nwhile True:\n    try:\n        time.sleep(0.1)\n    except KeyboardInterrupt:\n        pass\n"
-    deaf = grading.fill_answers(release, dict(answers, **{second.solution_ids[0]: deaf_loop}))
-    reports = grading.autograde(chapter, {"edited": edited, "v3": path_v3, "dead": dead, "deaf": deaf},
+    deaf = grader.fill_answers(release, dict(answers, **{second.solution_ids[0]: deaf_loop}))
+    reports = grader.autograde(chapter, {"edited": edited, "v3": path_v3, "dead": dead, "deaf": deaf},
                                 cell_timeout=30, workdir=tmp_path / "course")
     for name, killer, kept in (("dead", third, 2), ("deaf", second, 1)):
         killed = reports.pop(name)
@@ -199,7 +200,7 @@ def test_broken_submissions_are_repaired_not_zeroed(tmp_path):
 
 def test_not_answered_names_the_function_that_raised():
     """A test cell may call another exercise's function: the message names the one still unanswered."""
-    from course_lib.grading import _error_text
+    from course_lib.grader.autograding import _error_text
 
     header = "Cell \x1b[0;32mIn[7], line 4\x1b[0m, in \x1b[0;36mflops_per_token\x1b[0;34m(config, seq_len)\x1b[0m"
     library = "File \x1b[0;32m/x/course_lib/checks/tools.py:82\x1b[0m, in \x1b[0;36mrun\x1b[0;34m(*args)\x1b[0m"
@@ -233,6 +234,6 @@ def test_a_notebook_nbgrader_could_not_grade_says_why():
         "[AutogradeApp | ERROR] Please see the the above traceback for details on the specific errors on the "
         "above failures.",
     ]
-    assert grading._failure_reason(log, "bob") == "RuntimeError: Kernel didn't respond in 60 seconds"
-    assert grading._failure_reason(log, "carol") == "OSError: disk full"
-    assert "Please see" in grading._failure_reason(log, "dave")
+    assert autograding._failure_reason(log, "bob") == "RuntimeError: Kernel didn't respond in 60 seconds"
+    assert autograding._failure_reason(log, "carol") == "OSError: disk full"
+    assert "Please see" in autograding._failure_reason(log, "dave")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import grading, integrity
+from course_lib import grader
+from course_lib.grader import integrity
 from ready_made import ready_made_calls
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,15 +107,15 @@ def test_ready_made_versions_of_other_exercises():
                                        "nothing in it was checked"], flags
 
 
-@pytest.mark.parametrize("chapter", [c.name for c in grading.chapters(ROOT)])
+@pytest.mark.parametrize("chapter", [c.name for c in grader.chapters(ROOT)])
 def test_honest_answers_are_not_flagged(chapter):
-    chapter = grading.find_chapter(chapter, ROOT)
-    release = grading.read_notebook(chapter.release)
-    reference = grading.fill_answers(release, grading.reference_answers(chapter))
+    chapter = grader.find_chapter(chapter, ROOT)
+    release = grader.read_notebook(chapter.release)
+    reference = grader.fill_answers(release, grader.reference_answers(chapter))
     assert integrity.report(chapter, reference) == {}
     flagged = {}
     for path in sorted((ANSWERS / chapter.name).glob("*/*.py")):
-        found = integrity.report(chapter, grading.fill_answers(release, {path.parent.name: path.read_text()}))
+        found = integrity.report(chapter, grader.fill_answers(release, {path.parent.name: path.read_text()}))
         if found:
             flagged[path.name] = [str(f) for flags in found.values() for f in flags]
     # the one kind of honest answer that is flagged: a call of the library's own version
@@ -156,38 +157,38 @@ def test_course_check_prints_integrity_lines(tmp_path, monkeypatch, capsys):
     tests/test_grade_class.py grades for real)."""
     from course_lib import cli
 
-    chapter = grading.find_chapter("04", ROOT)
-    release = grading.read_notebook(chapter.release)
+    chapter = grader.find_chapter("04", ROOT)
+    release = grader.read_notebook(chapter.release)
     first = chapter.exercises()[0]
-    answers = dict(grading.reference_answers(chapter),
+    answers = dict(grader.reference_answers(chapter),
                    **{first.solution_ids[0]: "from course_lib.attention import scaled_dot_product_attention\n"})
     path = tmp_path / "mine.ipynb"
-    grading.write_notebook(grading.fill_answers(release, answers), path)
+    grader.write_notebook(grader.fill_answers(release, answers), path)
 
     def fake_autograde(chapter, submissions, cell_timeout, hide=()):
-        cells = [grading.CellGrade(e.grade_id, e.title, e.points, e.points, "") for e in chapter.exercises()]
-        return {name: grading.GradeReport(name, cells) for name in submissions}
+        cells = [grader.CellGrade(e.grade_id, e.title, e.points, e.points, "") for e in chapter.exercises()]
+        return {name: grader.GradeReport(name, cells) for name in submissions}
 
-    monkeypatch.setattr(grading, "autograde", fake_autograde)
+    monkeypatch.setattr(grader, "autograde", fake_autograde)
     assert cli.main(["check", "04", "--notebook", str(path)]) == 0
     out = capsys.readouterr().out
     assert f"INTEGRITY: {first.title}: scaled_dot_product_attention, line 1: imports " \
            "course_lib.attention.scaled_dot_product_attention, a ready-made version" in out, out
 
 
-@pytest.mark.parametrize("chapter", [c.name for c in grading.chapters(ROOT)])
+@pytest.mark.parametrize("chapter", [c.name for c in grader.chapters(ROOT)])
 def test_every_ready_made_version_is_flagged_in_every_chapter(chapter):
     """The course's own reference and torch's built-in of each exercise, called from its answer cell,
     are flagged on that exercise (a class's "reference-call" and "built-in" submissions)."""
-    chapter = grading.find_chapter(chapter, ROOT)
-    release = grading.read_notebook(chapter.release)
-    reference = grading.reference_answers(chapter)
+    chapter = grader.find_chapter(chapter, ROOT)
+    release = grader.read_notebook(chapter.release)
+    reference = grader.reference_answers(chapter)
     exercise_of = {sid: ex.grade_id for ex in chapter.exercises() for sid in ex.solution_ids}
     missed, tried = [], 0
     for answer_cell in reference:
         for call in ready_made_calls(answer_cell):
             tried += 1
-            flags = integrity.report(chapter, grading.fill_answers(release, dict(reference, **{answer_cell: call})))
+            flags = integrity.report(chapter, grader.fill_answers(release, dict(reference, **{answer_cell: call})))
             named = [str(f) for f in flags.get(exercise_of[answer_cell], [])]
             if not any("ready-made version" in f for f in named):
                 missed.append(f"{answer_cell}: {call.splitlines()[0]} -> {named}")
@@ -200,11 +201,11 @@ def _release_with(chapter_name: str, answers: dict[str, str], extra_cells: dict[
     (counted in the release) or, where the index is an ordinary code cell, that cell's source replaced."""
     import nbformat
 
-    chapter = grading.find_chapter(chapter_name, ROOT)
-    nb = grading.fill_answers(grading.read_notebook(chapter.release), {**grading.reference_answers(chapter), **answers})
+    chapter = grader.find_chapter(chapter_name, ROOT)
+    nb = grader.fill_answers(grader.read_notebook(chapter.release), {**grader.reference_answers(chapter), **answers})
     for index in sorted(extra_cells, reverse=True):
         cell = nb.cells[index]
-        if cell.cell_type == "code" and not grading.grade_meta(cell):
+        if cell.cell_type == "code" and not grader.grade_meta(cell):
             cell.source = extra_cells[index]
         else:
             nb.cells.insert(index, nbformat.v4.new_code_cell(extra_cells[index]))
@@ -214,9 +215,9 @@ def _release_with(chapter_name: str, answers: dict[str, str], extra_cells: dict[
 def test_added_and_edited_cells_are_read_against_the_exercises_after_them():
     """The grader restores the locked test cells only: a cell the learner adds or edits runs before the
     tests that follow it, so its tricks count against each of them (and not against earlier ones)."""
-    chapter = grading.find_chapter("10_scale", ROOT)
-    release = grading.read_notebook(chapter.release)
-    first_test = next(i for i, c in enumerate(release.cells) if grading.is_test_cell(c))
+    chapter = grader.find_chapter("10_scale", ROOT)
+    release = grader.read_notebook(chapter.release)
+    first_test = next(i for i, c in enumerate(release.cells) if grader.is_test_cell(c))
     exercises = [e.grade_id for e in chapter.exercises()]
     _, nb = _release_with("10_scale", {}, {first_test: "torch.allclose = lambda *a, **k: True\n"})
     flags = integrity.report(chapter, nb)
@@ -224,7 +225,7 @@ def test_added_and_edited_cells_are_read_against_the_exercises_after_them():
     assert all("not an answer cell" in str(f) and "torch.allclose" in f.what for fs in flags.values() for f in fs)
     # an ordinary cell of the release, edited to redefine an answer with the library's version
     demo = next(i for i, c in enumerate(release.cells)
-                if i > first_test and c.cell_type == "code" and not grading.grade_meta(c))
+                if i > first_test and c.cell_type == "code" and not grader.grade_meta(c))
     _, nb = _release_with("10_scale", {}, {demo: "from course_lib.distributed import average_gradients\n"})
     flags = integrity.report(chapter, nb)
     assert exercises[0] not in flags and set(flags) == set(exercises[1:]), flags
@@ -235,7 +236,7 @@ def test_added_and_edited_cells_are_read_against_the_exercises_after_them():
 
 
 def test_an_answer_cell_may_not_redefine_another_exercise():
-    chapter = grading.find_chapter("10_scale", ROOT)
+    chapter = grader.find_chapter("10_scale", ROOT)
     cheat = "def flops_per_token(config, seq_len):\n    return 0\n\ndef average_gradients(model):\n    pass\n"
     _, nb = _release_with("10_scale", {"flops_per_token": cheat}, {})
     flags = integrity.report(chapter, nb)
@@ -364,19 +365,19 @@ CELLS = {
 @pytest.mark.parametrize("escape", list(ESCAPES))
 def test_each_escape_is_flagged_on_its_exercise(escape):
     number, answer_cell, code, words = ESCAPES[escape]
-    chapter = grading.find_chapter(number, ROOT)
-    reference = grading.reference_answers(chapter)
+    chapter = grader.find_chapter(number, ROOT)
+    reference = grader.reference_answers(chapter)
     answer = reference[answer_cell]
     source = CELLS[escape].format(answer=answer) if code is None else answer.rstrip() + "\n\n" + code
-    nb = grading.fill_answers(grading.read_notebook(chapter.release), dict(reference, **{answer_cell: source}))
+    nb = grader.fill_answers(grader.read_notebook(chapter.release), dict(reference, **{answer_cell: source}))
     exercise = next(e for e in chapter.exercises() if answer_cell in e.solution_ids)
     flags = [str(f) for f in integrity.report(chapter, nb).get(exercise.grade_id, [])]
     assert any(words in f for f in flags), flags
 
 
 def test_an_escape_in_a_scratch_cell_counts_against_later_exercises():
-    chapter = grading.find_chapter("10_scale", ROOT)
-    first_test = next(i for i, c in enumerate(grading.read_notebook(chapter.release).cells) if grading.is_test_cell(c))
+    chapter = grader.find_chapter("10_scale", ROOT)
+    first_test = next(i for i, c in enumerate(grader.read_notebook(chapter.release).cells) if grader.is_test_cell(c))
     _, nb = _release_with("10_scale", {}, {first_test: "%matplotlib inline\nimport os as o\no.system('ls')\n"})
     flags = integrity.report(chapter, nb)
     assert sorted(flags) == sorted(e.grade_id for e in chapter.exercises()), flags
@@ -393,8 +394,8 @@ def test_harmless_magics_are_not_flags():
 
 
 def test_the_ready_made_table_covers_every_exercise():
-    for chapter in grading.chapters(ROOT):
-        for answer_cell in grading.reference_answers(chapter):
+    for chapter in grader.chapters(ROOT):
+        for answer_cell in grader.reference_answers(chapter):
             assert integrity.READY_MADE.get(answer_cell), f"{chapter.name}/{answer_cell} has no ready-made versions"
     assert "scaled_dot_product_attention" in integrity.READY_MADE["attend_with_cache"]
 
@@ -413,22 +414,22 @@ def test_honest_unusual_answers_are_not_flagged(path):
     """tests/honest holds correct answers written the unusual ways honest learners write them (helpers,
     classes with setattr on self, files next to the notebook, list.remove, print and warnings, magics,
     os.path, vars(config)): none is a flag."""
-    chapter = grading.find_chapter(path.parent.parent.name, ROOT)
-    nb = grading.fill_answers(grading.read_notebook(chapter.release), {path.parent.name: path.read_text()})
+    chapter = grader.find_chapter(path.parent.parent.name, ROOT)
+    nb = grader.fill_answers(grader.read_notebook(chapter.release), {path.parent.name: path.read_text()})
     assert integrity.report(chapter, nb) == {}
 
 
-@pytest.mark.parametrize("chapter", [c.name for c in grading.chapters(ROOT)])
+@pytest.mark.parametrize("chapter", [c.name for c in grader.chapters(ROOT)])
 def test_an_edited_cell_of_the_release_is_no_flag(chapter):
     """A learner who edits an ordinary cell of the release (a hyperparameter, a comment) is not flagged for
     what the release itself does there (inspect.getsource, tempfile, CONFIG.__dict__, a loop over KINDS)."""
-    chapter = grading.find_chapter(chapter, ROOT)
-    release = grading.read_notebook(chapter.release)
-    reference = grading.fill_answers(release, grading.reference_answers(chapter))
+    chapter = grader.find_chapter(chapter, ROOT)
+    release = grader.read_notebook(chapter.release)
+    reference = grader.fill_answers(release, grader.reference_answers(chapter))
     flagged = {}
     for i, cell in enumerate(release.cells):
-        if cell.cell_type == "code" and not grading.grade_meta(cell):
-            nb = grading.fill_answers(reference, {})
+        if cell.cell_type == "code" and not grader.grade_meta(cell):
+            nb = grader.fill_answers(reference, {})
             nb.cells[i].source = cell.source + "\n# edited\n"
             found = integrity.report(chapter, nb)
             if found:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from course_lib.cli import jupyter_lab_command
-from course_lib.grading import environment_with_commands
+from course_lib.grader import environment_with_commands
 from test_browser import path_without_this_environment
 
 ROOT = Path(__file__).resolve().parent.parent

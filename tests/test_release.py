@@ -4,17 +4,17 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import grading
+from course_lib import grader
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = grading.chapters(ROOT)
+CHAPTERS = grader.chapters(ROOT)
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def fresh_release(tmp_path_factory):
     out = tmp_path_factory.mktemp("release")
-    grading.release(ROOT, output=out)
+    grader.release(ROOT, output=out)
     return out
 
 
@@ -33,9 +33,9 @@ def test_no_solution_or_hidden_test_leaks_into_the_release(chapter):
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
         assert marker not in text, f"{marker!r} found in {chapter.release}"
     # and no reference answer line survives in an exercise cell
-    release = grading.read_notebook(chapter.release)
-    for grade_id, source in grading.reference_answers(chapter).items():
-        stub = grading.solution_sources(release)[grade_id]
+    release = grader.read_notebook(chapter.release)
+    for grade_id, source in grader.reference_answers(chapter).items():
+        stub = grader.solution_sources(release)[grade_id]
         body = [l.strip() for l in source.splitlines() if l.strip() and not l.strip().startswith(("def ", "#", '"""'))]
         leaked = [l for l in body if l in stub.splitlines() and len(l) > 12]
         assert not leaked, f"{grade_id}: the release still contains answer lines {leaked}"
@@ -52,7 +52,7 @@ def test_release_has_no_outputs_and_normalised_metadata(chapter):
 def test_every_exercise_is_graded_and_has_points(chapter):
     exercises = chapter.exercises()
     assert 3 <= len(exercises) <= 6, 'docs/design.md, "Chapter conventions": 3-6 graded exercises per chapter'
-    solutions = grading.solution_sources(grading.read_notebook(chapter.source))
+    solutions = grader.solution_sources(grader.read_notebook(chapter.source))
     graded = {s for ex in exercises for s in ex.solution_ids}
     assert graded == set(solutions), f"answer cells with no test after them: {set(solutions) - graded}"
     for ex in exercises:
@@ -64,10 +64,10 @@ def test_stored_outputs_have_no_stale_progress_bars():
     import re
 
     first_frame = re.compile(r"(^|[:\s])0%\|[^|]*\|\s*0/\d+")
-    for chapter in grading.chapters(ROOT):
-        nb = grading.read_notebook(chapter.source)
+    for chapter in grader.chapters(ROOT):
+        nb = grader.read_notebook(chapter.source)
         for index, cell in enumerate(nb.cells):
             for output in cell.get("outputs", []):
-                assert grading.WIDGET_VIEW not in output.get("data", {}), f"{chapter.name} cell {index}: a widget"
+                assert grader.WIDGET_VIEW not in output.get("data", {}), f"{chapter.name} cell {index}: a widget"
                 text = output.get("text", "") + "".join(output.get("data", {}).get("text/plain", ""))
                 assert not first_frame.search(text), f"{chapter.name} cell {index}: {text[:120]!r}"

@@ -1,7 +1,7 @@
 """The grading sandbox: what code in a graded notebook can and cannot reach.
 
 Each test starts a process exactly as the grader starts a kernel (`python -m
-course_lib.sandbox -- COMMAND` in the kernel's working folder, with the
+course_lib.grader.sandbox -- COMMAND` in the kernel's working folder, with the
 grading folder and the learner's file named as the kernel spec names them)
 and lets it try what a student's payload tried. Where bubblewrap cannot run
 (macOS, a container without namespaces) these tests skip, and the grader
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import cli, sandbox
+from course_lib import cli
+from course_lib.grader import sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,7 +58,7 @@ print(json.dumps(found))
 def _sandboxed(command, cwd, grading_root, hide, **kwargs):
     env = dict(os.environ, PYTHONPATH=str(ROOT), COURSE_SANDBOX_GRADING_ROOT=str(grading_root),
                COURSE_SANDBOX_HIDE=os.pathsep.join(str(p) for p in hide))
-    return subprocess.Popen([sys.executable, "-m", "course_lib.sandbox", "--", sys.executable, *command],
+    return subprocess.Popen([sys.executable, "-m", "course_lib.grader.sandbox", "--", sys.executable, *command],
                             cwd=cwd, env=env, stdout=subprocess.PIPE, text=True, **kwargs)
 
 
@@ -221,10 +222,10 @@ def test_nbgrader_configs_load_and_name_the_sandbox(which, tmp_path):
     broken line would silently grade without the sandbox: load each config as nbgrader does."""
     from traitlets.config.loader import PyFileConfigLoader
 
-    from course_lib import grading
+    from course_lib.grader.config import write_course_config
 
     if which == "a grading run's":
-        grading._write_config(tmp_path, 60, hide=[tmp_path / "learner.ipynb"])
+        write_course_config(tmp_path, 60, hide=[tmp_path / "learner.ipynb"])
         folder = tmp_path
     else:
         folder = ROOT
@@ -237,7 +238,7 @@ def test_nbgrader_configs_load_and_name_the_sandbox(which, tmp_path):
     assert config.Execute.kernel_name == sandbox.KERNEL_NAME
     assert config.KernelManager.transport == "ipc" and len(config.KernelManager.ip) < 100
     spec = json.loads((folder / ".course" / "jupyter" / "kernels" / sandbox.KERNEL_NAME / "kernel.json").read_text())
-    assert spec["argv"][1:3] == ["-m", "course_lib.sandbox"]
+    assert spec["argv"][1:3] == ["-m", "course_lib.grader.sandbox"]
     if which == "a grading run's":
         assert str(tmp_path / "learner.ipynb") in spec["env"]["COURSE_SANDBOX_HIDE"]
         assert config.Execute.timeout == 60

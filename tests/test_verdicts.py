@@ -1,4 +1,4 @@
-"""Verdicts decided outside the learner's kernel (course_lib/verdict.py, answer_server.py, plain.py).
+"""Verdicts decided outside the learner's kernel (course_lib/grader/verdict.py, answer_server.py, plain.py).
 
 The unit tests pin what may cross from the kernel (plain data only, a tensor
 subclass refused, malformed or oversized replies refused). The end-to-end
@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_lib import grading, plain
+from course_lib import grader
+from course_lib.grader import plain
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,16 +165,16 @@ def attention_mask(lengths, seq_len, causal=False):
 
 @pytest.mark.slow
 def test_attacks_on_chapter_04_earn_nothing(tmp_path):
-    chapter = grading.find_chapter("04", ROOT)
-    release = grading.read_notebook(chapter.release)
-    reference = grading.reference_answers(chapter)
+    chapter = grader.find_chapter("04", ROOT)
+    release = grader.read_notebook(chapter.release)
+    reference = grader.reference_answers(chapter)
     rows = _course_grade(tmp_path, chapter, {
-        "subclass_and_library": grading.fill_answers(release, dict(
+        "subclass_and_library": grader.fill_answers(release, dict(
             reference, scaled_dot_product_attention=CORRECT_SDPA_SUBCLASS, attention_mask=LIBRARY_OVERRIDE_MASK)),
-        "ready_made_and_patch": grading.fill_answers(release, dict(
+        "ready_made_and_patch": grader.fill_answers(release, dict(
             reference, scaled_dot_product_attention=READY_MADE_THROUGH_A_BUILT_NAME,
             multi_head_attention=PATCHED_REFERENCE_AND_DETECTOR)),
-        "reader": grading.fill_answers(release, dict(reference, attention_mask=HIDDEN_TEST_READER)),
+        "reader": grader.fill_answers(release, dict(reference, attention_mask=HIDDEN_TEST_READER)),
     })
     points = {name: {e.grade_id: float(row[e.grade_id]) for e in chapter.exercises()} for name, row in rows.items()}
     raw = {name: float(row["raw_total"]) for name, row in rows.items()}
@@ -240,10 +241,10 @@ def _course_grade(tmp_path, chapter, submissions: dict) -> dict[str, dict[str, s
 
 @pytest.mark.slow
 def test_attacks_on_chapter_00_earn_nothing_and_a_warning_costs_nothing(tmp_path):
-    chapter = grading.find_chapter("00", ROOT)
-    release = grading.read_notebook(chapter.release)
-    reference = grading.reference_answers(chapter)
-    submission = grading.fill_answers(release, dict(
+    chapter = grader.find_chapter("00", ROOT)
+    release = grader.read_notebook(chapter.release)
+    reference = grader.reference_answers(chapter)
+    submission = grader.fill_answers(release, dict(
         reference, negative_sampling_loss=STDERR_WARNING_LOSS, skipgram_pairs=COUNTER_PATCH,
         one_hot_embed=MAGIC_AND_OLD_TRICK))
     row = _course_grade(tmp_path, chapter, {"attacker": submission})["attacker"]
@@ -268,10 +269,10 @@ def attend_with_cache(q, k, v, cache=None):
 
 @pytest.mark.slow
 def test_a_ready_made_function_through_an_alias_earns_nothing_in_chapter_06(tmp_path):
-    chapter = grading.find_chapter("06", ROOT)
-    release = grading.read_notebook(chapter.release)
-    reference = grading.reference_answers(chapter)
-    row = _course_grade(tmp_path, chapter, {"aliased": grading.fill_answers(
+    chapter = grader.find_chapter("06", ROOT)
+    release = grader.read_notebook(chapter.release)
+    reference = grader.reference_answers(chapter)
+    row = _course_grade(tmp_path, chapter, {"aliased": grader.fill_answers(
         release, dict(reference, attend_with_cache=ALIASED_FUSED_ATTENTION))})["aliased"]
     assert float(row["test_attend_with_cache"]) == 0, row
     assert float(row["raw_total"]) == float(row["max"]) - 3, row  # 0 on nbgrader's own rule, not only flagged

@@ -25,7 +25,7 @@ __all__ = ["check_encode_chat", "check_response_labels", "check_response_log_pro
 def verdict_context() -> dict:
     """The notebook's objects the hidden tests read, built by the grader itself.
 
-    Under the grader the tests run in the verdict process (course_lib/verdict.py):
+    Under the grader the tests run in the verdict process (course_lib/grader/verdict.py):
     a name the source notebook does not import would be read from the learner's
     kernel, and an expected value computed through the learner's tokenizer could
     be steered by it. These are the same objects, made from the seed here.

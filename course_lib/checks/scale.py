@@ -106,7 +106,7 @@ def _last_lines(text: str, limit: int = 800) -> str:
 def check_average_gradients(fn: Callable) -> None:
     """fn(model): average every parameter's .grad over the processes in place, with dist.all_reduce."""
     from ..distributed import run_processes
-    from ..verdict import in_kernel
+    from ..grader.verdict import in_kernel
 
     for world_size in (2, 3):
         try:
@@ -411,7 +411,7 @@ _NOT_STEPPED_HINTS = {
 
 def check_loss_scaling_step(fn: Callable) -> None:
     """fn(loss, optimizer, scale) -> (new_scale, stepped), as torch.amp.GradScaler with no growth."""
-    from ..verdict import in_kernel
+    from ..grader.verdict import in_kernel
 
     for kind, scale, case in _SCALING_CASES:
         bad = kind in ("overflow", "both signs")  # the cases where a gradient overflows

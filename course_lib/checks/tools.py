@@ -10,7 +10,7 @@ finds them replaced fails and says what was replaced, so a learner is not
 fooled by a stray patch of their own.
 
 Grades do not depend on it: under the grader every test cell runs in the
-grader's verdict process (course_lib/verdict.py), where no answer's code runs.
+grader's verdict process (course_lib/grader/verdict.py), where no answer's code runs.
 """
 from __future__ import annotations
 

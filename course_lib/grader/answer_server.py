@@ -1,11 +1,11 @@
 """The graded kernel's side of a verdict: call the learner's code, report plain data.
 
 Under autograde no test runs in the learner's kernel. The grader's verdict
-process (course_lib/verdict.py) runs each test cell in its own process and,
+process (course_lib/grader/verdict.py) runs each test cell in its own process and,
 whenever the test calls one of the learner's functions, sends the kernel an
 execute request that calls `handle` here with the request (a pickle made by
 the grader: the trusted direction). This module then calls the function,
-and publishes the result as plain data (course_lib/plain.py) in a display
+and publishes the result as plain data (course_lib/grader/plain.py) in a display
 message, which the grader decodes without running anything.
 
 Nothing here is trusted by the grader: code in the notebook can replace any
@@ -14,7 +14,7 @@ compares with the reference it computed itself. Two things make that
 harmless: expected outputs never come here, and calls of a ready-made
 version of the exercise made from notebook code while a graded call runs are
 recorded (`trace`) and reported, so that computing the reference on the
-inputs shows up; the static report (course_lib/integrity.py) flags code that
+inputs shows up; the static report (course_lib/grader/integrity.py) flags code that
 reaches for the machinery needed to hide such calls.
 """
 from __future__ import annotations
@@ -191,8 +191,8 @@ def install_trace(names: list[str]) -> int:
     _library_roots = tuple(sorted(roots))
     modules = ["torch.nn.functional", "torch.nn", "torch.nn.utils", "torch.nn.parallel", "torch.amp",
                "torch.utils.flop_counter", "torch.nn.utils.clip_grad"]
-    grader = ("checks", "cli", "grading", "sandbox", "executor", "verdict", "answer_server", "integrity", "labserver",
-              "plain")
+    # the grader's own modules and the checks are not the learner's library: they are never an answer
+    grader = ("checks", "cli", "grader", "grading", "labserver")
     modules += [m.name for m in pkgutil.walk_packages(course_lib.__path__, prefix="course_lib.")
                 if not m.name.removeprefix("course_lib.").startswith(grader)]
     wrapped = 0
@@ -366,7 +366,7 @@ def describe_error(error: BaseException) -> dict:
     """The error's type name and message, and the notebook's frames of its traceback."""
     frames = []
     for frame in traceback.extract_tb(error.__traceback__):
-        if not frame.filename.startswith(_library_roots or (os.path.dirname(__file__),)):
+        if not frame.filename.startswith(_library_roots or (os.path.dirname(os.path.dirname(__file__)),)):
             frames.append({"cell": frame.filename, "line": frame.lineno, "name": frame.name,
                            "text": (frame.line or "")[:200]})
     return {"type": type(error).__name__[:100], "message": str(error)[:4000],

@@ -6,8 +6,8 @@ here instead, in the grader's verdict process: a plain Python process that
 imports the notebook's libraries from the trusted source notebook and binds
 every other name the test needs to a proxy. Calling a proxy sends the
 arguments to the kernel (pickled: the grader's data, the trusted direction),
-where course_lib/answer_server.py calls the learner's function and sends the
-result back as plain data (course_lib/plain.py), which this process decodes
+where course_lib/grader/answer_server.py calls the learner's function and sends the
+result back as plain data (course_lib/grader/plain.py), which this process decodes
 without importing or unpickling anything the kernel made. The test's asserts,
 its expected values and the library functions it compares with all live here,
 out of the graded code's reach; so does the test's source, which never enters
@@ -27,7 +27,7 @@ What a proxy keeps of the notebook's semantics:
 - an error raised by the learner's code comes back with its type name, its
   message and the notebook's frames, as in the Lab.
 
-The process speaks to the executor (course_lib/executor.py) through a pipe:
+The process speaks to the executor (course_lib/grader/executor.py) through a pipe:
 one JSON line per test cell in, one JSON line of outputs out.
 """
 from __future__ import annotations
@@ -100,7 +100,7 @@ class KernelLink:
 
     def request(self, message: dict) -> dict:
         payload = base64.b64encode(self._pickle(message)).decode()
-        code = f"__import__('course_lib.answer_server').answer_server.handle({payload!r})"
+        code = f"__import__('course_lib.grader.answer_server').grader.answer_server.handle({payload!r})"
         msg_id = self.client.execute(code, silent=False, store_history=False, allow_stdin=True,
                                      stop_on_error=False)
         reply, deadline, idle = None, time.monotonic() + self.call_timeout, False
@@ -133,7 +133,7 @@ class KernelLink:
                 elif kind == "status" and content.get("execution_state") == "idle":
                     idle = True
         if not isinstance(reply, dict):
-            raise RemoteError("the notebook's kernel gave no answer (its course_lib.answer_server was replaced?)")
+            raise RemoteError("the notebook's kernel gave no answer (its course_lib.grader.answer_server was replaced?)")
         return reply
 
     def _answer_input(self, msg) -> None:
@@ -544,7 +544,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    # run as course_lib.verdict, not as __main__: in_kernel and RemoteObject must be the module's own
-    from course_lib import verdict
+    # run as course_lib.grader.verdict, not as __main__: in_kernel and RemoteObject must be the module's own
+    from course_lib.grader import verdict
 
     verdict.main()

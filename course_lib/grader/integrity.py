@@ -1,17 +1,17 @@
 """The integrity report: what an answer cell does besides answering.
 
-Under the grader the tests run outside the learner's kernel (course_lib/verdict.py),
+Under the grader the tests run outside the learner's kernel (course_lib/grader/verdict.py),
 so replacing `torch.allclose` or hooking IPython there changes no verdict. What
 code in the kernel can still do is produce the right outputs without being the
 learner's work: call the library's own version of the exercise (the course
 invites it when stuck; in a graded class it is not the learner's work), or
 reach for machinery (frames, `gc`, `ctypes`, `torch._C`) that could hide such a
-call from the kernel's trace (course_lib/answer_server.py). This report is the
+call from the kernel's trace (course_lib/grader/answer_server.py). This report is the
 second opinion beside that trace.
 
 This module reads the answer cells, outside any kernel and without running
 them, as the kernel will compile them (IPython's own transformation of magics
-first: course_lib/integrity_rules.py), and flags such code per exercise with
+first: course_lib/grader/integrity_rules.py), and flags such code per exercise with
 its line; also every other code cell the learner added or changed (the grader
 restores only the locked test cells), against every exercise graded after it.
 It fails closed: a cell it cannot read is flagged, saying why.
@@ -32,57 +32,19 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from . import grading
+from .cells import grade_meta, is_solution_cell, is_test_cell, solution_sources
+from .layout import Chapter
+from .manifest import ready_made_table
+from .notebooks import read_notebook
 from .integrity_rules import (BUILTIN_NAMES, CALL_CHECKED_BUILTINS, FILE_METHODS, FOOLING_METHODS, GRADER_WORDS,
                               IPYTHON_HOOKS, PROTECTED_SUFFIXES, REFERENCE_NAME, REFLECTION_ATTRIBUTES, TENSOR_CLASSES, TORCH_MODES,
                               Names, forbidden, read_cell)
 
 # answer cell -> names of ready-made versions of what it asks the learner to write
-# (torch's built-ins and the course's own reference). Any attribute or import of
-# the answer's own function name from a module (rnn.lstm_cell, F.layer_norm) counts too.
-READY_MADE = {
-    "one_hot_embed": {"embedding", "Embedding", "EmbeddingBag", "embedding_bag"},
-    "skipgram_pairs": {"skipgram_pairs", "corpus_pairs", "skipgrams"},
-    "negative_sampling_loss": {"negative_sampling_loss", "SkipGram"},
-    "analogy": {"analogy", "analogy_accuracy", "most_similar", "most_similar_cosmul", "gensim", "KeyedVectors"},
-    "perplexity": {"perplexity"},
-    "rnn_cell": {"RNNCell", "RNN", "rnn_tanh_cell", "rnn_relu_cell"},
-    "clip_grad_norm": {"clip_grad_norm_", "clip_grad_norm", "clip_grads_with_norm_", "get_total_norm"},
-    "lstm_cell": {"LSTMCell", "LSTM", "lstm_cell"},
-    "encode": {"Encoder", "Seq2Seq"},
-    "decoder_step": {"Decoder", "AttentionDecoder"},
-    "masked_cross_entropy": {"masked_cross_entropy"},
-    "greedy_decode": {"greedy_decode", "predict"},
-    "additive_score": {"AdditiveAttention"},
-    "attention_context": {"attention_context", "AdditiveAttention"},
-    "corpus_bleu": {"corpus_bleu", "sentence_bleu", "sacrebleu", "BLEU", "nltk"},
-    "scaled_dot_product_attention": {"scaled_dot_product_attention"},
-    "attention_mask": {"causal_mask", "padding_mask", "generate_square_subsequent_mask"},
-    "multi_head_attention": {"MultiheadAttention", "MultiHeadAttention", "multi_head_attention_forward"},
-    "positional_encoding": {"positional_encoding", "SinusoidalPositionalEncoding"},
-    "layer_norm": {"layer_norm", "LayerNorm"},
-    "decoder_layer": {"DecoderLayer", "TransformerDecoderLayer"},
-    "warmup_lr": {"warmup_inverse_sqrt_lr", "warmup_inverse_sqrt_scheduler"},
-    "beam_search": {"beam_search"},
-    "merge": {"merge"},
-    "causal_lm_loss": {"causal_lm_loss"},
-    "top_p_filter": {"top_p_filter"},
-    "attend_with_cache": {"cached_attention", "CausalSelfAttention", "scaled_dot_product_attention"},
-    "mask_tokens": {"mask_tokens", "DataCollatorForLanguageModeling"},
-    "classification_head": {"ClassificationHead", "BertForSequenceClassification"},
-    "fine_tune_step": {"fine_tune_step", "fine_tune_classifier"},
-    "lora_linear": {"LoRALinear", "apply_lora", "peft"},
-    "continuation_log_prob": {"continuation_log_prob"},
-    "distillation_loss": {"distillation_loss"},
-    "encode_chat": {"encode_chat", "apply_chat_template"},
-    "response_labels": {"response_labels", "chat_batch"},
-    "response_log_probs": {"response_log_probs", "pair_log_probs", "ForCausalLMLoss"},
-    "dpo_loss": {"dpo_loss", "DPOTrainer", "trl", "train_dpo"},
-    "average_gradients": {"average_gradients", "DistributedDataParallel", "data_parallel_backward"},
-    "flops_per_token": {"training_flops_per_token", "measured_training_flops", "matmul_parameters",
-                        "FlopCounterMode", "flop_counter"},
-    "loss_scaling_step": {"loss_scaling_step", "GradScaler", "grad_scaler"},
-}
+# (torch's built-ins and the course's own reference), from the chapters' manifests.
+# Any attribute or import of the answer's own function name from a module
+# (rnn.lstm_cell, F.layer_norm) counts too.
+READY_MADE = ready_made_table()
 
 @dataclass(frozen=True)
 class Flag:
@@ -482,7 +444,7 @@ def scan_answer(grade_id: str, source: str, imported: set[str],
     return sorted(unique.values(), key=lambda f: f.line)
 
 
-def report(chapter: grading.Chapter, nb) -> dict[str, list[Flag]]:
+def report(chapter: Chapter, nb) -> dict[str, list[Flag]]:
     """Exercise grade_id (the test cell) -> the flags of its answer cells, for a learner's notebook.
 
     Code cells that are neither answers nor tests and differ from every cell of
@@ -490,15 +452,15 @@ def report(chapter: grading.Chapter, nb) -> dict[str, list[Flag]]:
     against every exercise whose test cell comes after them, as they run first.
     What a name stands for is learned from every code cell of the notebook.
     """
-    answers = grading.solution_sources(nb)
+    answers = solution_sources(nb)
     code_cells = [c.source for c in nb.cells if c.cell_type == "code"]
-    others = [c.source for c in nb.cells if c.cell_type == "code" and not grading.is_solution_cell(c)]
+    others = [c.source for c in nb.cells if c.cell_type == "code" and not is_solution_cell(c)]
     imported = imported_names(others + list(answers.values()))
     names = Names().learn(*(read_cell(source).tree for source in code_cells))
-    released = grading.read_notebook(chapter.release)
+    released = read_notebook(chapter.release)
     # what the release's own cells import: a learner's cell that binds one of these names otherwise rebinds it
     protected = _import_targets([c.source for c in released.cells
-                                 if c.cell_type == "code" and not grading.is_solution_cell(c)])
+                                 if c.cell_type == "code" and not is_solution_cell(c)])
     answer_functions = _answer_functions(chapter)
     every_answer = set().union(*answer_functions.values())
     flags: dict[str, list[Flag]] = {}
@@ -509,9 +471,9 @@ def report(chapter: grading.Chapter, nb) -> dict[str, list[Flag]]:
         if found:
             flags[exercise.grade_id] = found
     release = {c.source.strip() for c in released.cells if c.cell_type == "code"}
-    test_positions = {grading.grade_meta(c)["grade_id"]: i for i, c in enumerate(nb.cells) if grading.is_test_cell(c)}
+    test_positions = {grade_meta(c)["grade_id"]: i for i, c in enumerate(nb.cells) if is_test_cell(c)}
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or grading.is_solution_cell(cell) or grading.is_test_cell(cell) \
+        if cell.cell_type != "code" or is_solution_cell(cell) or is_test_cell(cell) \
                 or cell.source.strip() in release:
             continue
         found = scan_answer(f"cell {i + 1} (not an answer cell)", cell.source, imported, protected,
@@ -522,10 +484,10 @@ def report(chapter: grading.Chapter, nb) -> dict[str, list[Flag]]:
     return flags
 
 
-def _answer_functions(chapter: grading.Chapter) -> dict[str, set[str]]:
+def _answer_functions(chapter: Chapter) -> dict[str, set[str]]:
     """Answer cell -> the functions and classes its reference answer defines (what the tests call)."""
     out = {}
-    for gid, source in grading.solution_sources(grading.read_notebook(chapter.source)).items():
+    for gid, source in solution_sources(read_notebook(chapter.source)).items():
         tree = read_cell(source).tree
         if tree is not None:
             out[gid] = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}

@@ -1,4 +1,4 @@
-"""How the integrity report reads a cell (course_lib/integrity.py applies the rules).
+"""How the integrity report reads a cell (course_lib/grader/integrity.py applies the rules).
 
 Two things a textual reading gets wrong unless it is careful:
 

@@ -65,7 +65,7 @@ def _died_output(message: str):
 
 
 def _cell_name(cell, index: int) -> str:
-    from .grading import grade_meta, is_solution_cell, is_test_cell
+    from .cells import grade_meta, is_solution_cell, is_test_cell
 
     if is_solution_cell(cell):
         return f"cell {index}, answer cell {grade_meta(cell)['grade_id']}"
@@ -75,7 +75,7 @@ def _cell_name(cell, index: int) -> str:
 
 
 class VerdictProcess:
-    """The grader's process that runs a notebook's test cells (course_lib/verdict.py), one per kernel.
+    """The grader's process that runs a notebook's test cells (course_lib/grader/verdict.py), one per kernel.
 
     It is started at the first test cell with the kernel's connection and
     the source notebook's import statements, and kept for the notebook's
@@ -89,7 +89,7 @@ class VerdictProcess:
         import sys
 
         read_end, self._write_end = os.pipe()
-        self.process = subprocess.Popen([sys.executable, "-m", "course_lib.verdict", str(self._write_end)],
+        self.process = subprocess.Popen([sys.executable, "-m", "course_lib.grader.verdict", str(self._write_end)],
                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, pass_fds=(self._write_end,), text=True,
                                         start_new_session=True)
@@ -134,7 +134,7 @@ class VerdictProcess:
 
 def _source_imports(nb) -> list[str]:
     """Import statements of the notebook's ordinary cells, in order (the test cells' setup)."""
-    from .grading import grade_meta
+    from .cells import grade_meta
     from .verdict import imports_of
 
     return [imports_of(c.source) for c in nb.cells
@@ -143,7 +143,7 @@ def _source_imports(nb) -> list[str]:
 
 def _ready_made_for(nb) -> dict[str, set[str]]:
     """test cell grade_id -> the ready-made names of the answers it grades (integrity.READY_MADE)."""
-    from .grading import exercises_of
+    from .cells import exercises_of
     from .integrity import READY_MADE
 
     return {ex.grade_id: set().union(*[READY_MADE.get(s, set()) for s in ex.solution_ids] or [set()])
@@ -162,7 +162,7 @@ def guarded_execute():
 
         Test cells do not run in the learner's kernel: a VerdictProcess runs
         them and calls into the kernel only for the learner's functions
-        (course_lib/verdict.py). The source notebook (the instructor's, not the
+        (course_lib/grader/verdict.py). The source notebook (the instructor's, not the
         submission) gives their imports.
 
         nbgrader alone writes no graded notebook when the kernel dies, so every
@@ -220,13 +220,13 @@ def guarded_execute():
             self._installed = True
             names = sorted(set().union(*self._ready_made.values())) if self._ready_made else []
             setup = nbformat.v4.new_code_cell(
-                f"__import__('course_lib.answer_server').answer_server.install_trace({names!r})")
+                f"__import__('course_lib.grader.answer_server').grader.answer_server.install_trace({names!r})")
             self.execute_cell(setup, index, store_history=False)
 
         def _verdict_cell(self, cell, resources, index):
             import nbformat
 
-            from .grading import grade_meta
+            from .cells import grade_meta
 
             if self._verdict is None:
                 assignment = str((resources or {}).get("nbgrader", {}).get("assignment", ""))
@@ -285,7 +285,7 @@ def guarded_execute():
 
 
 def _is_test_cell(cell) -> bool:
-    from .grading import is_test_cell
+    from .cells import is_test_cell
 
     return cell.cell_type == "code" and is_test_cell(cell)
 

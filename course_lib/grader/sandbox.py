@@ -4,7 +4,7 @@ Graded code runs on the grader's machine, so without a sandbox an answer cell
 can read the hidden tests and reference answers (solutions/, git's history),
 write the gradebook, or rewrite another student's submission before it is
 graded. On Linux with bubblewrap (Debian's `bubblewrap` package), the grader
-starts each kernel through `python -m course_lib.sandbox`, which stays outside
+starts each kernel through `python -m course_lib.grader.sandbox`, which stays outside
 as the kernel's supervisor and runs the kernel under `bwrap`.
 
 What is guaranteed where the sandbox runs (`unavailable_reason()` is None):
@@ -106,7 +106,7 @@ import tempfile
 from pathlib import Path
 
 KERNEL_NAME = "course-sandbox"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # what a notebook needs from the clone, shown at /opt/course/<name> read-only; everything else is absent
 NEEDED_FROM_CLONE = ("course_lib", "checkpoints")
 COURSE_INSIDE = "/opt/course"
@@ -174,7 +174,7 @@ def unavailable_reason() -> str | None:
         return "bwrap is not installed (Debian/Ubuntu: apt install bubblewrap)"
     try:
         # in a process of its own: as root, the launcher changes its own mount namespace
-        trial = subprocess.run([sys.executable, "-m", "course_lib.sandbox", "--trial"], capture_output=True,
+        trial = subprocess.run([sys.executable, "-m", "course_lib.grader.sandbox", "--trial"], capture_output=True,
                                text=True, timeout=60, env=dict(os.environ, PYTHONPATH=os.pathsep.join(
                                    filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))))
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -200,7 +200,7 @@ def write_kernelspec(folder: Path, grading_root: Path, hide: list[Path] = ()) ->
     spec_dir = folder / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec = {
-        "argv": [sys.executable, "-m", "course_lib.sandbox", "--", sys.executable, "-m", "ipykernel_launcher",
+        "argv": [sys.executable, "-m", "course_lib.grader.sandbox", "--", sys.executable, "-m", "ipykernel_launcher",
                  "-f", "{connection_file}"],
         "display_name": "Python 3 (course sandbox)",
         "language": "python",
@@ -481,7 +481,7 @@ class _Launch:
         outside = Path(self.kernel_argv[where])
         info = json.loads(outside.read_text())
         if info.get("transport", "tcp") != "ipc":
-            raise SystemExit("course_lib.sandbox: the sandboxed kernel has no network; its kernel manager must use "
+            raise SystemExit("course_lib.grader.sandbox: the sandboxed kernel has no network; its kernel manager must use "
                              "the ipc transport (c.KernelManager.transport = 'ipc', as sandbox.configure sets)")
         prefix = Path(info["ip"])
         if not prefix.is_absolute():  # relative to the kernel manager's working folder
@@ -534,7 +534,7 @@ class _Launch:
     # -- running it --------------------------------------------------------
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "course_lib.sandbox", "--inside", "--", *self.kernel_argv]
+        return [sys.executable, "-m", "course_lib.grader.sandbox", "--inside", "--", *self.kernel_argv]
 
     def run(self, capture: bool = False) -> subprocess.CompletedProcess:
         """Start bwrap (as nobody when root), forward interrupts to the kernel, wait, return its result."""
@@ -654,7 +654,7 @@ def main(argv: list[str] | None = None) -> None:
     if inside:
         argv = argv[1:]
     if argv[:1] != ["--"] or len(argv) < 2:
-        raise SystemExit("usage: python -m course_lib.sandbox -- KERNEL COMMAND...")
+        raise SystemExit("usage: python -m course_lib.grader.sandbox -- KERNEL COMMAND...")
     kernel_argv = argv[1:]
     if inside:
         _inside(kernel_argv)
