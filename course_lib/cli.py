@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.metadata
 import json
 import os
 import shlex
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from . import grader
 from .grader import CourseError, awarded_scores
+from .lab import install_lab_setting_defaults, jupyter_lab_command
 
 PROGRESS_FILE = ".course/progress.json"
 
@@ -303,60 +303,6 @@ def cmd_pretrain(args) -> int:
     return 0
 
 
-def jupyter_lab_command(root: Path, port: int | None = None, open_browser: bool = True) -> list[str]:
-    """The JupyterLab command line `make lab` runs (tests start the same one)."""
-    command = [
-        sys.executable, "-m", "jupyter", "lab",
-        f"--ServerApp.root_dir={root}",
-        "--LabApp.default_url=/lab/tree/notebooks",
-        # The formgrader's Preview links to /tree/...: JupyterLab's file browser
-        # serves them (course_lib/labserver.py), not Notebook 7, whose router
-        # mistakes our notebooks/ folder for a document to open.
-        "--ServerApp.jpserver_extensions=course_lib.labserver=True",
-        "--ServerApp.jpserver_extensions=notebook=False",
-        # Opening a notebook must not mark it modified (see course_lib/labserver.py).
-        "--ServerApp.contents_manager_class=course_lib.labserver.CourseContentsManager",
-        # Nothing downloads: no news feed, no update check from the internet.
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]
-    if port is not None:
-        command += ["--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0"]
-    shell = os.environ.get("SHELL") or shutil.which("sh")
-    if os.name != "nt" and shell:
-        # Name the terminals' shell: left to itself, the terminal extension starts a
-        # *login* shell whenever the server's output is not a terminal, and a login
-        # shell re-reads /etc/profile, which resets PATH and loses this
-        # environment's `course` (nbgrader's `alembic` too).
-        command.append(f"--ServerApp.terminado_settings=shell_command={shlex.quote(shell)}")
-    if not open_browser:
-        command.append("--no-browser")
-    if os.geteuid() == 0 if hasattr(os, "geteuid") else False:
-        command.append("--allow-root")
-    return command
-
-
-# JupyterLab settings every user of this environment gets as defaults (each
-# can still change them): no prompt to fetch news from the internet, no update check.
-LAB_SETTING_DEFAULTS = {
-    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
-}
-
-
-def install_lab_setting_defaults() -> Path | None:
-    """Write LAB_SETTING_DEFAULTS where JupyterLab reads default overrides for this environment."""
-    folder = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.d"
-    path = folder / "sequence-models-course.json"
-    text = json.dumps(LAB_SETTING_DEFAULTS, indent=2) + "\n"
-    try:
-        if not path.is_file() or path.read_text() != text:
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-    except OSError:  # a read-only environment: the Lab works, it just asks about news once
-        return None
-    return path
-
-
 def cmd_lab(args) -> int:
     root = grader.course_root()
     install_lab_setting_defaults()
@@ -370,81 +316,11 @@ def cmd_lab(args) -> int:
     return subprocess.call(command, env=env)
 
 
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def cmd_doctor(args) -> int:
     """Print versions and settings, and what to fix for each problem found."""
-    problems: list[str] = []
-    print(f"python      {sys.version.split()[0]}  ({sys.executable})")
-    for package in ("torch", "nbgrader", "nbval", "jupyterlab", "numpy", "matplotlib", "safetensors", "tqdm"):
-        print(f"{package:<11} {_version(package)}")
-    if sys.version_info < (3, 11):
-        problems.append("Python 3.11 or newer is needed: recreate .venv with a newer python3")
+    from .doctor import diagnose
 
-    try:
-        import torch
-        from . import get_device
-
-        device = get_device()
-        print(f"device      {device}  (torch threads: {torch.get_num_threads()})")
-    except Exception as error:  # a broken torch install is exactly what doctor is for
-        problems.append(f"torch does not import ({error}): run `make clean-venv lab` to reinstall")
-
-    try:
-        root = grader.course_root()
-        print(f"course      {root}")
-    except CourseError as error:
-        root = None
-        problems.append(str(error))
-
-    # The autograder starts the kernel called python3: it must be this
-    # interpreter, or course_lib and torch will be missing inside it.
-    try:
-        from jupyter_client.kernelspec import KernelSpecManager
-
-        spec = KernelSpecManager().get_kernel_spec("python3")
-        kernel_python = spec.argv[0]
-        print(f"kernel      python3 -> {kernel_python}")
-        if kernel_python not in ("python", "python3", sys.executable) and Path(kernel_python).resolve() != Path(sys.executable).resolve():
-            problems.append(
-                f"the python3 kernel runs {kernel_python}, not this environment's {sys.executable}: "
-                f"remove {spec.resource_dir} or run `{sys.executable} -m ipykernel install --sys-prefix`"
-            )
-    except Exception as error:
-        problems.append(f"no python3 Jupyter kernel ({error}): run `{sys.executable} -m ipykernel install --sys-prefix`")
-
-    # nbgrader's exchange-based student extensions log errors when no exchange
-    # exists; this course is distributed by git, so they should be off.
-    listing = subprocess.run([sys.executable, "-m", "jupyter", "server", "extension", "list"],
-                             capture_output=True, text=True)
-    text = listing.stdout + listing.stderr
-    for extension in ("formgrader", "assignment_list", "course_list"):
-        line = next((l for l in text.splitlines() if f"nbgrader.server_extensions.{extension} " in l), "")
-        state = "enabled" if "enabled" in line else "disabled" if "disabled" in line else "missing"
-        print(f"nbgrader    {extension}: {state}")
-        if extension == "formgrader" and state != "enabled":
-            problems.append("the formgrader is not enabled: run `make lab` once to set up the environment")
-        if extension != "formgrader" and state == "enabled":
-            problems.append(f"nbgrader's {extension} extension is on (it needs an exchange this course does not use): "
-                            f"run `jupyter server extension disable --sys-prefix nbgrader.server_extensions.{extension}`")
-
-    if root is not None:
-        for chapter in grader.chapters(root):
-            if not chapter.release.exists():
-                problems.append(f"{chapter.release.relative_to(root)} is missing: run `course reset {chapter.number}`")
-
-    if problems:
-        print("\nTo fix:")
-        for problem in problems:
-            print(f"  - {problem}")
-        return 1
-    print("\nAll good.")
-    return 0
+    return diagnose()
 
 
 def build_parser() -> argparse.ArgumentParser:

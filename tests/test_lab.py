@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.cli import jupyter_lab_command
+from course_lib.lab import jupyter_lab_command
 from course_lib.grader import environment_with_commands
 from test_browser import path_without_this_environment
 
