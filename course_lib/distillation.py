@@ -120,12 +120,12 @@ def distil_classifier(
     alpha < 1 (the hard-label share of the loss). The teacher needs no labels,
     so any unlabelled text of the right kind can be the "transfer set": that is
     how a teacher fine-tuned on a few hundred examples passes its knowledge on.
-    Both models take the batches of ``course_lib.bert.classification_batch``.
+    Both models take the batches of ``course_lib.classification.classification_batch``.
     Returns course_lib.training.fit's history.
     """
     import torch
 
-    from course_lib.bert import classification_batch
+    from course_lib.classification import classification_batch
     from course_lib.training import fit
 
     examples = [(t, 0) if isinstance(t, str) else t for t in texts]

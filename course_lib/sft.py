@@ -27,7 +27,7 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from course_lib.data.batching import pad_sequences
 from course_lib.data.instructions import ANSWER_FORMS, Instruction
@@ -39,7 +39,6 @@ __all__ = [
     "USER", "ASSISTANT", "END", "CHAT_TOKENS",
     "add_chat_tokens", "extend_vocabulary", "encode_chat", "response_labels", "chat_batch", "sft_loss",
     "fine_tune", "generate_answers", "exact_match", "evaluate", "failure_kind", "failure_table",
-    "ASSISTANT_RECIPE", "train_assistant",
 ]
 
 USER, ASSISTANT, END = "<|user|>", "<|assistant|>", "<|end|>"
@@ -280,50 +279,3 @@ def failure_table(examples: Sequence[Instruction], predictions: Sequence[str]) -
 
 
 # --------------------------------------------------------------------------- the shipped assistant
-
-# `course pretrain assistant`: the chapter's long run, shipped like the GPT it
-# starts from (too long for the notebook's budget at one thread).
-ASSISTANT_RECIPE: dict = dict(
-    n_train=40_000, n_val=250, n_test=500, n_unseen=250, data_seed=0,
-    steps=2000, batch_size=32, lr=3e-3, warmup=40, response_only=True, init="mean",
-    fingerprint_steps=20,
-)
-
-
-def train_assistant(seed: int = 0, steps: int | None = None, progress: bool = True,
-                    stop_after: int | None = None, recipe: dict | None = None, evaluate_after: bool = True):
-    """Supervised fine-tuning of the shipped GPT on the generated instructions (ASSISTANT_RECIPE).
-
-    Returns (model, tokenizer, metrics): exact match per task on the test split
-    (seen templates) and on the held-out templates, the first training losses
-    (a fingerprint tests re-create) and the settings. evaluate_after=False
-    skips the evaluation (a test that only re-creates the first steps).
-    """
-    import time
-
-    from course_lib.data.instructions import instruction_splits
-    from course_lib.pretrain import load_gpt
-
-    r = dict(ASSISTANT_RECIPE if recipe is None else recipe)
-    if steps is not None:
-        r["steps"] = steps
-    run_steps = r["steps"] if stop_after is None else min(stop_after, r["steps"])
-    start = time.perf_counter()
-    gpt, base_tokenizer = load_gpt()
-    tokenizer = add_chat_tokens(base_tokenizer)
-    model = extend_vocabulary(gpt, tokenizer.vocab_size, init=r["init"], generator=torch.Generator().manual_seed(seed))
-    splits = instruction_splits(r["n_train"], r["n_val"], r["n_test"], r["n_unseen"], seed=r["data_seed"])
-    history = fine_tune(model, tokenizer, splits["train"], run_steps, batch_size=r["batch_size"], lr=r["lr"],
-                        response_only=r["response_only"], seed=seed, progress=progress, warmup=r["warmup"],
-                        schedule_steps=r["steps"])
-    seconds = time.perf_counter() - start
-    model.eval()
-    test = evaluate(model, tokenizer, splits["test"])["scores"] if evaluate_after else {}
-    unseen = evaluate(model, tokenizer, splits["unseen"])["scores"] if evaluate_after else {}
-    metrics = {
-        "test_exact_match": test, "unseen_exact_match": unseen, "steps": run_steps, "seconds": seconds,
-        "fingerprint_losses": history["loss"][:r["fingerprint_steps"]],
-        "history": {k: history[k] for k in ("step", "loss", "lr")},
-        "recipe": r, "seed": seed, "torch": torch.__version__,
-    }
-    return model, tokenizer, metrics

@@ -85,7 +85,7 @@ class LSTMClassifier(nn.Module):
 
     forward(input_ids (B, T), token_type_ids=None, attention_mask (B, T), labels=None) -> logits (B, C), or
     (logits, loss): the same call as the course's BERT classifier, so the same batches and helpers
-    (bert.classification_batch, bert.predict_labels) serve both. Padding is on the right, so the LSTM's states at the real tokens never see it.
+    (classification.classification_batch, classification.predict_labels) serve both. Padding is on the right, so the LSTM's states at the real tokens never see it.
     """
 
     def __init__(self, lm: CharLM, num_classes: int = 2, dropout: float = 0.2):
@@ -132,7 +132,7 @@ def fine_tune(model: LSTMClassifier, batches: Sequence[dict[str, torch.Tensor]],
     """
     from tqdm.auto import tqdm
 
-    from .bert import fine_tune_step
+    from .classification import fine_tune_step
     from .training import warmup_linear_decay
 
     groups = layer_groups(model)

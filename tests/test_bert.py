@@ -20,11 +20,10 @@ from course_lib.bert import (
     fine_tune_classifier,
     fine_tune_step,
     mask_tokens,
-    pretrain_bert,
     pretraining_data,
 )
 from course_lib.data.labelled import generate_opinion_stories, labelled_splits
-from course_lib.pretrain import Pretrained, load_bert, save_pretrained
+from course_lib.pretrain import Pretrained, load_bert, pretrain_bert, save_pretrained
 
 DT = torch.float64
 
@@ -380,3 +379,17 @@ def test_zero_shot_positive_compares_summed_probabilities():
     # swapping the word lists flips every answer
     assert torch.equal(zero_shot_positive(model, texts, positive=("frowned", "sighed"),
                                           negative=("smiled", "laughed"), tokenizer=tok), ~expected)
+
+
+def test_what_moved_out_of_bert_stays_importable_from_it():
+    """The tokenizer, the pretraining text and the fine-tuning helpers live in their own modules; chapters 7
+    and 8 import them from course_lib.bert."""
+    from course_lib import bert, classification
+    from course_lib.data import sentence_pairs, word_tokenizer
+
+    moved = {classification: classification.__all__,
+             sentence_pairs: sentence_pairs.__all__,
+             word_tokenizer: ["PAD", "CLS", "SEP", "MASK", "UNK", "SPECIAL_TOKENS", "BertTokenizer", "trim_padding"]}
+    for module, names in moved.items():
+        for name in names:
+            assert getattr(bert, name) is getattr(module, name), f"course_lib.bert.{name}"

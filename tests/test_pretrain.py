@@ -7,11 +7,14 @@ Slow tests: the first 20 training steps re-created from the seed give the
 shipped losses (the "fingerprint", ~10 s), and the whole recipe re-run
 (~40-110 s at one thread) gives a model with the shipped held-out numbers
 that predicts what the shipped one predicts. Tolerances hold across CPU kernels
-(see FINGERPRINT_RTOL below).
+(see FINGERPRINT_RTOL below). The whole re-run runs only when something it
+depends on has changed since the run that made the checkpoint (see
+rerun_unless_recorded below), or when COURSE_RERUN_RECIPES=1.
 """
 import dataclasses
 import json
 import math
+import os
 import shutil
 
 import pytest
@@ -22,7 +25,7 @@ from course_lib.data import BPETokenizer
 from course_lib.gpt import GPT, GPTConfig
 from course_lib.pretrain import (
     CHECKPOINTS, GPT_RECIPE, RECIPES, bits_per_char, gpt_corpus, load_gpt, pretrain, pretrain_gpt,
-    warmup_cosine_lr,
+    recipe_sources_hash, warmup_cosine_lr,
 )
 from course_lib.training import load_checkpoint, save_checkpoint
 
@@ -131,6 +134,27 @@ HELD_OUT_RTOL = 1e-2
 MEAN_LOGPROB_CHANGE = 0.02  # nats per held-out token
 
 
+def rerun_unless_recorded(name: str, shipped: dict) -> None:
+    """Skip the full re-run of recipe `name` while what it depends on is what made the shipped checkpoint.
+
+    A full re-run proves that the recipe, as the sources now have it, makes the
+    shipped checkpoint. recipe_sources_hash covers everything its result can
+    depend on (the modules the recipe reaches, the data folder, the settings,
+    torch's version, the files it reads); while it equals the hash the shipped
+    JSON recorded, the re-run would repeat the run that made the checkpoint
+    and prove nothing new. The fingerprint tests still run every time.
+    After a change that keeps what the recipe makes, the re-run passes and
+    course_lib.pretrain.record_sources_hash(name) records the new hash.
+    """
+    if os.environ.get("COURSE_RERUN_RECIPES", "").lower() not in ("", "0", "false", "no"):
+        return
+    now = recipe_sources_hash(name)
+    if now == shipped.get("sources_sha256"):
+        pytest.skip(f"recipe {name!r} is unchanged: its sources hash to {now[:16]}..., the hash that "
+                    f"checkpoints/{name}.json recorded from the run that made the checkpoint "
+                    "(COURSE_RERUN_RECIPES=1 re-runs it anyway)")
+
+
 @pytest.mark.slow
 def test_first_steps_reproduce_the_shipped_fingerprint(shipped):
     """The first K steps, re-run from the seed, give the shipped losses.
@@ -169,6 +193,7 @@ def test_full_rerun_reproduces_the_shipped_checkpoint(tmp_path, shipped):
     user sees: its held-out loss and bits per character, and how much its
     predictions on held-out text differ from the shipped model's.
     """
+    rerun_unless_recorded("gpt", shipped)
     assert cli.main(["pretrain", "gpt", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "gpt_tokenizer.json").read_bytes() == (CHECKPOINTS / "gpt_tokenizer.json").read_bytes()
     metrics = json.loads((tmp_path / "gpt.json").read_text())
@@ -219,6 +244,7 @@ def test_cli_pretrain_writes_loadable_files(tmp_path, capsys):
     model, tok = load_gpt(tmp_path)
     metrics = json.loads((tmp_path / "gpt.json").read_text())
     assert metrics["steps"] == 2 and len(metrics["history"]["loss"]) == 2
+    assert metrics["sources_sha256"] == recipe_sources_hash("gpt"), "the run records what it was made from"
 
 
 def test_recipes_are_a_registry():

@@ -3,8 +3,9 @@
 Fast: the shipped files load, are small, keep the GPT's tokenizer with the chat
 tokens added, and reach their stated exact match. Slow: the first 20 steps
 re-created from the seed give the shipped losses, and the whole recipe re-run
-(a few minutes at one thread) gives an assistant that answers as well: its
-held-out accuracy is checked, not its bits.
+(a few minutes at one thread, and only when the recipe's sources or the GPT it
+starts from changed: tests/test_pretrain.py's rerun_unless_recorded) gives an
+assistant that answers as well: its held-out accuracy is checked, not its bits.
 """
 import json
 
@@ -12,9 +13,9 @@ import pytest
 
 from course_lib import cli
 from course_lib.data.instructions import instruction_splits
-from course_lib.pretrain import CHECKPOINTS, deterministic, load_assistant, load_gpt
-from course_lib.sft import ASSISTANT_RECIPE, add_chat_tokens, evaluate, train_assistant
-from test_pretrain import FINGERPRINT_RTOL
+from course_lib.pretrain import ASSISTANT_RECIPE, CHECKPOINTS, deterministic, load_assistant, load_gpt, train_assistant
+from course_lib.sft import add_chat_tokens, evaluate
+from test_pretrain import FINGERPRINT_RTOL, rerun_unless_recorded
 
 # What the shipped assistant must reach (measured: 1.000 on the seen wordings, every task, and
 # 0.664 on the held-out ones; the numbers are in checkpoints/assistant.json).
@@ -60,6 +61,7 @@ def test_assistant_first_steps_reproduce_the_shipped_fingerprint(shipped):
 @pytest.mark.slow
 def test_assistant_full_rerun_answers_as_well(tmp_path, shipped):
     """`course pretrain assistant` again, from scratch: the same exact match on the held-out questions."""
+    rerun_unless_recorded("assistant", shipped)
     assert cli.main(["pretrain", "assistant", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "assistant_tokenizer.json").read_bytes() == \
         (CHECKPOINTS / "assistant_tokenizer.json").read_bytes()

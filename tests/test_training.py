@@ -264,3 +264,12 @@ def test_checkpoint_takes_a_dataclass_config(tmp_path):
     training.load_checkpoint(Model(Config(3)), path)
     with pytest.raises(ValueError, match="size: file 3, model 4"):
         training.load_checkpoint(Model(Config(4)), path)
+
+
+def test_the_schedules_stay_importable_where_the_chapters_use_them():
+    from course_lib import bert, pretrain, transformer
+
+    assert transformer.warmup_inverse_sqrt_lr is training.warmup_inverse_sqrt_lr
+    assert transformer.warmup_inverse_sqrt_scheduler is training.warmup_inverse_sqrt_scheduler
+    assert pretrain.warmup_cosine_lr is training.warmup_cosine_lr
+    assert bert.warmup_linear_decay is training.warmup_linear_decay

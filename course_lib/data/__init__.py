@@ -12,10 +12,12 @@ from .batching import pad_sequences, random_lm_batch, sequential_lm_batches
 from .corpus import generate_stories, split_text
 from .text import load_text
 from .tokenizers import BPETokenizer, CharTokenizer
+from .word_tokenizer import BertTokenizer
 
 __all__ = [
     "CharTokenizer",
     "BPETokenizer",
+    "BertTokenizer",
     "generate_stories",
     "split_text",
     "load_text",

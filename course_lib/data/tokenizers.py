@@ -17,7 +17,8 @@ from typing import Iterable, Sequence
 
 import torch
 
-__all__ = ["CharTokenizer", "BPETokenizer", "count_pairs", "merge", "most_frequent_pair", "SPLIT_PATTERN"]
+__all__ = ["CharTokenizer", "BPETokenizer", "count_pairs", "merge", "most_frequent_pair", "SPLIT_PATTERN",
+           "read_tokenizer_file"]
 
 
 class CharTokenizer:
@@ -322,11 +323,7 @@ class BPETokenizer:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "BPETokenizer":
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{os.fspath(path)!r} is not a JSON tokenizer file: {err}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_tokenizer_file(path))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, BPETokenizer) and self.to_dict() == other.to_dict()
@@ -334,3 +331,11 @@ class BPETokenizer:
     def __repr__(self) -> str:
         return (f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, "
                 f"special_tokens={list(self.special_tokens)})")
+
+
+def read_tokenizer_file(path: str | os.PathLike):
+    """The JSON a tokenizer's save() wrote (never pickle); a file that is not JSON is refused."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{os.fspath(path)!r} is not a JSON tokenizer file: {err}") from None
