@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test test-quick test-class release clean-venv
+.PHONY: lab test test-quick test-class lint format release clean-venv
 
 # Two pytest workers share the two cores; a torch that also starts two threads
 # per process oversubscribes them, and small ops then run tens of times slower.
@@ -43,6 +43,14 @@ test-quick: $(STAMP)
 # about an hour of CPU, so not part of `make test`, which grades the same cases packed together.
 test-class: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist load tests/full_class.py
+
+# ruff, configured in pyproject.toml (CI runs this before the tests).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 release: $(STAMP)
 	$(BIN)/course release

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from bench_attention import time_interleaved  # same folder: the shared interleaving timer
 from torch import nn
 
-from bench_attention import time_interleaved  # same folder: the shared interleaving timer
 from course_lib.gpt import GPT, GPTConfig
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gpt.md"

@@ -22,10 +22,10 @@ import sys
 from pathlib import Path
 
 import torch
-
 from bench_attention import time_interleaved  # same folder: the shared interleaving timer
-from course_lib.precision import autocast_context
+
 from course_lib.gpt import GPT, GPTConfig
+from course_lib.precision import autocast_context
 from course_lib.pretrain import GPT_RECIPE, deterministic, pretrain_gpt
 
 RESULTS = Path(__file__).resolve().parent / "results" / "precision.md"

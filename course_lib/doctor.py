@@ -28,6 +28,7 @@ def diagnose() -> int:
 
     try:
         import torch
+
         from . import get_device
 
         device = get_device()
@@ -64,7 +65,7 @@ def diagnose() -> int:
                              capture_output=True, text=True)
     text = listing.stdout + listing.stderr
     for extension in ("formgrader", "assignment_list", "course_list"):
-        line = next((l for l in text.splitlines() if f"nbgrader.server_extensions.{extension} " in l), "")
+        line = next((entry for entry in text.splitlines() if f"nbgrader.server_extensions.{extension} " in entry), "")
         state = "enabled" if "enabled" in line else "disabled" if "disabled" in line else "missing"
         print(f"nbgrader    {extension}: {state}")
         if extension == "formgrader" and state != "enabled":

@@ -85,21 +85,33 @@ def import_graph(root: Path = ROOT, package: str = "course_lib") -> dict[str, se
     return {name: imports_of(name, path, set(files)) for name, path in files.items()}
 
 
-def reachable(start: str, graph: dict[str, set[str]], exclude: tuple[str, ...] = ()) -> set[str]:
-    """`start` and every module it reaches through the graph, with their parent packages (whose
-    __init__ runs first), skipping modules named in `exclude` (and everything under them)."""
+def reachable(start: str, graph: dict[str, set[str]] | None = None, exclude: tuple[str, ...] = (),
+              root: Path = ROOT) -> set[str]:
+    """`start` and every module it reaches, with their parent packages (whose __init__ runs first),
+    skipping modules named in `exclude` (and everything under them).
+
+    graph: the import graph to follow (default: read from `root`, only the files reached).
+    """
+    files = module_files(root) if graph is None else {}
+
+    def edges(module: str) -> set[str]:
+        if graph is not None:
+            return graph.get(module, set())
+        return imports_of(module, files[module], set(files)) if module in files else set()
+
     def excluded(module: str) -> bool:
         return any(module == e or module.startswith(e + ".") for e in exclude)
 
+    known = graph if graph is not None else files
     seen, stack = set(), [start]
     while stack:
         module = stack.pop()
         if module in seen or excluded(module):
             continue
         seen.add(module)
-        stack.extend(graph.get(module, ()))
+        stack.extend(edges(module))
         parts = module.split(".")
-        stack.extend(".".join(parts[:i]) for i in range(1, len(parts)) if ".".join(parts[:i]) in graph)
+        stack.extend(".".join(parts[:i]) for i in range(1, len(parts)) if ".".join(parts[:i]) in known)
     return seen
 
 

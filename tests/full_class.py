@@ -27,10 +27,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from autograde import ANSWERS, TRICKS, variants
-from course_lib import cli, grader
+from autograde import TRICKS, variants
 from ready_made import ready_made_calls
+
+from course_lib import cli, grader
 
 ROOT = Path(__file__).resolve().parent.parent
 CELL_TIMEOUT = 90  # seconds: above every fast-mode cell on the 2-core machine; a loop costs this once
@@ -62,7 +62,7 @@ def _class(chapter):
     round_ = 0
     while round_ == 0 or len(students) + 7 < MINIMUM_CLASS:
         chosen = mutants[round_ % len(mutants)]
-        for number, (label, trick) in enumerate(TRICKS.items(), start=1):
+        for number, trick in enumerate(TRICKS.values(), start=1):
             answers = dict(reference, **{cell: path.read_text().rstrip() + "\n\n" + trick for cell, path in chosen.items()})
             expected = dict(full, **dict.fromkeys(chosen, "zero"))
             students[f"trick_{number}_on_mutant_{round_ % len(mutants) + 1}"] = (grader.fill_answers(release, answers),

@@ -9,8 +9,9 @@ def ready_made_calls(answer_cell: str) -> list[str]:
     import importlib
     import pkgutil
 
-    import course_lib
     import torch
+
+    import course_lib
 
     names = integrity.READY_MADE.get(answer_cell, set()) | {answer_cell}
     modules = {m.name: importlib.import_module(m.name)

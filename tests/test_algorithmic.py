@@ -1,8 +1,7 @@
 """course_lib.data.algorithmic: the copy, reverse and sort tasks."""
 import pytest
 
-from course_lib.data import (copy_task, reverse_task, sequence_task, sequence_task_splits, sort_task,
-                             symbol_vocab)
+from course_lib.data import copy_task, reverse_task, sequence_task, sequence_task_splits, sort_task, symbol_vocab
 from course_lib.data.algorithmic import SYMBOLS
 from course_lib.data.vocab import make_seq2seq_batch
 

@@ -3,6 +3,7 @@ an autograde test file that grades them (tests/autograde.py)."""
 from pathlib import Path
 
 from autograde import ROOT, answer_files
+
 from course_lib import grader
 
 CHAPTERS = grader.chapters(ROOT)
@@ -30,5 +31,6 @@ def test_every_answer_file_is_run_against_its_visible_check():
     the others are proven to fail by a test_checks module that runs every file of the chapter."""
     sources = [p.read_text() for p in Path(__file__).parent.glob("test_checks*.py")]
     for chapter in CHAPTERS:
-        assert any(f'"answers" / "{chapter.name}"' in text for text in sources), \
+        assert any(f'CHAPTER = "{chapter.name}"' in text and "from answer_checks import *" in text
+                   for text in sources), \
             f"no tests/test_checks_*.py runs the answer files of {chapter.name} (see tests/answer_checks.py)"

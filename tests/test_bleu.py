@@ -86,7 +86,8 @@ def mutant_bleu(hyps, refs, max_n=4, clip=True, brevity=True, tie="shorter", geo
             m[n - 1] += sum(min(k, mx[g]) if clip else (k if g in mx else 0) for g, k in hc.items())
         c += len(h)
         lens = [len(x) for x in rs]
-        key = (lambda x: (abs(x - len(h)), x)) if tie == "shorter" else (lambda x: (abs(x - len(h)), -x))
+        n = len(h)
+        key = (lambda x: (abs(x - n), x)) if tie == "shorter" else (lambda x: (abs(x - n), -x))  # noqa: B023
         r += min(lens, key=key)
     if c == 0 or min(m) == 0:
         return 0.0

@@ -8,7 +8,6 @@ from course_lib import checks
 from course_lib.metrics import perplexity
 from course_lib.rnn import clip_grad_norm, lstm_cell, rnn_cell
 
-
 # --- references pass, with one line per property
 
 def test_reference_rnn_cell_passes(capsys):

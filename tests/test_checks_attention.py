@@ -6,8 +6,8 @@ from collections import Counter
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from answer_checks import ANSWER_FILES
+
 from course_lib import checks, metrics, seq2seq
 
 CHAPTER = "03_attention"  # its answer cells, checks, references and hints: solutions/03_attention/chapter.toml

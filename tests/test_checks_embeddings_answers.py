@@ -5,7 +5,6 @@ fails with a message, and the listed ones with the hint meant for them."""
 import torch
 import torch.nn.functional as F
 
-
 CHAPTER = "00_embeddings"  # its answer cells, checks, references and hints: solutions/00_embeddings/chapter.toml
 NAMESPACE = dict(torch=torch, F=F)
 

@@ -10,7 +10,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-
 CHAPTER = "01_rnn"  # its answer cells, checks, references and hints: solutions/01_rnn/chapter.toml
 NAMESPACE = dict(torch=torch, F=F, math=math)
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from answer_checks import ANSWER_FILES
+
 from course_lib import attention, checks
 
 CHAPTER = "04_self_attention"  # its answer cells, checks, references and hints: solutions/04_self_attention/chapter.toml
@@ -31,7 +31,7 @@ def library_mask(lengths, seq_len, causal=False):
 
 def library_mha(query, key, value, q_proj, k_proj, v_proj, out_proj, num_heads, mask=None):
     module = attention.MultiHeadAttention(query.shape[-1], num_heads).to(query.dtype)
-    weights = {f"{name}.{p}": getattr(getattr(layer, p), "data")
+    weights = {f"{name}.{p}": getattr(layer, p).data
                for name, layer in zip(["q_proj", "k_proj", "v_proj", "out_proj"], [q_proj, k_proj, v_proj, out_proj])
                for p in ("weight", "bias")}
     return torch.func.functional_call(module, weights, (query, key, value, mask))

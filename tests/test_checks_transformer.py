@@ -37,7 +37,6 @@ REFERENCES = {"layer_norm": library_layer_norm,
 
 from answer_checks import *  # noqa: E402,F401,F403  the shared tests, over the names above
 
-
 # --------------------------------------------------------------------------- the helpers the hidden tests use
 
 

@@ -102,8 +102,11 @@ def test_reset_saves_the_learner_copy_first(course_copy):
 
 
 def test_reset_in_a_git_clone_restores_the_committed_notebook(course_copy):
-    git = lambda *a: subprocess.run(["git", *a], cwd=course_copy, check=True, capture_output=True)
-    git("init", "-q"); git("add", "-A")
+    def git(*args):
+        subprocess.run(["git", *args], cwd=course_copy, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", "-A")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
     release = course_copy / "notebooks" / FIRST.name / f"{FIRST.name}.ipynb"
     fresh = release.read_text()

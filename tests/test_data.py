@@ -5,10 +5,15 @@ import pytest
 import torch
 
 from course_lib.data import (
-    CharTokenizer, generate_stories, load_text, long_range_recall_task, pad_sequences,
-    random_lm_batch, sequential_lm_batches, split_text,
+    CharTokenizer,
+    generate_stories,
+    load_text,
+    long_range_recall_task,
+    pad_sequences,
+    random_lm_batch,
+    sequential_lm_batches,
+    split_text,
 )
-
 
 # --- tokenizer
 

@@ -86,7 +86,7 @@ def test_generate_is_deterministic_and_distinct():
     assert a == D.generate_dates(500, seed=3)
     assert a != D.generate_dates(500, seed=4)
     assert len({s for s, _ in a}) == 500
-    for src, tgt in a:
+    for _src, tgt in a:
         dt.date.fromisoformat(tgt)  # a valid date
         assert len(tgt) == 10
 

@@ -8,7 +8,11 @@ import pytest
 import torch
 
 from course_lib.decoding import (
-    Hypothesis, beam_search, gnmt_length_penalty, greedy_decode, reorder_state,
+    Hypothesis,
+    beam_search,
+    gnmt_length_penalty,
+    greedy_decode,
+    reorder_state,
 )
 
 SOS, EOS, PAD = 1, 2, 0

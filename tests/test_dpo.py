@@ -13,8 +13,16 @@ import torch.nn.functional as F
 
 from course_lib.data.instructions import Instruction, generate_instructions
 from course_lib.data.tokenizers import BPETokenizer
-from course_lib.dpo import (PreferencePair, dpo_loss, implicit_rewards, pair_log_probs, preference_accuracy,
-                            preference_pairs, response_log_probs, train_dpo)
+from course_lib.dpo import (
+    PreferencePair,
+    dpo_loss,
+    implicit_rewards,
+    pair_log_probs,
+    preference_accuracy,
+    preference_pairs,
+    response_log_probs,
+    train_dpo,
+)
 from course_lib.gpt import GPT, GPTConfig
 from course_lib.sft import add_chat_tokens, chat_batch
 

@@ -114,7 +114,7 @@ def test_relation_corpus_is_deterministic_and_holds_every_pair():
     assert a == generate_relation_sentences(sentences_per_word=3, stories=2, seed=5)
     assert a != generate_relation_sentences(sentences_per_word=3, stories=2, seed=6)
     words = {w for s in a for w in s}
-    for pairs, sides in RELATIONS.values():
+    for pairs, _sides in RELATIONS.values():
         for first, second, topic in pairs:
             assert {first, second} <= words and set(topic) & words
     counts = {len(analogy_questions([r])) for r in RELATIONS}

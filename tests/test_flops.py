@@ -11,7 +11,11 @@ import torch
 from torch import nn
 
 from course_lib.flops import (
-    matmul_parameters, matmul_peak, measured_training_flops, time_training_step, training_flops_per_token,
+    matmul_parameters,
+    matmul_peak,
+    measured_training_flops,
+    time_training_step,
+    training_flops_per_token,
 )
 from course_lib.gpt import GPT, GPTConfig
 

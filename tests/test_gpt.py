@@ -8,7 +8,13 @@ from torch import nn
 
 from course_lib.attention import causal_mask, scaled_dot_product_attention
 from course_lib.gpt import (
-    GPT, Block, GPTConfig, cached_attention, causal_lm_loss, top_k_filter, top_p_filter,
+    GPT,
+    Block,
+    GPTConfig,
+    cached_attention,
+    causal_lm_loss,
+    top_k_filter,
+    top_p_filter,
 )
 
 CFG = GPTConfig(vocab_size=37, block_size=24, n_layer=2, n_head=4, n_embd=16)

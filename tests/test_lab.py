@@ -14,10 +14,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from course_lib.lab import jupyter_lab_command
-from course_lib.grader import environment_with_commands
 from test_browser import path_without_this_environment
+
+from course_lib.grader import environment_with_commands
+from course_lib.lab import jupyter_lab_command
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

@@ -7,7 +7,6 @@ naming the function still to write, not a traceback through course_lib.
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,19 @@ import torch.nn.functional as F
 from course_lib.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab, make_seq2seq_batch
 from course_lib.decoding import beam_search
 from course_lib.seq2seq import (
-    AdditiveAttention, AttentionDecoder, Decoder, DotAttention, Encoder, GeneralAttention,
-    Seq2Seq, Seq2SeqAttention, attention_context, evaluate_exact_match, length_mask,
-    masked_cross_entropy, predict,
+    AdditiveAttention,
+    AttentionDecoder,
+    Decoder,
+    DotAttention,
+    Encoder,
+    GeneralAttention,
+    Seq2Seq,
+    Seq2SeqAttention,
+    attention_context,
+    evaluate_exact_match,
+    length_mask,
+    masked_cross_entropy,
+    predict,
 )
 
 V_SRC, V_TGT = 13, 11

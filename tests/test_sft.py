@@ -5,13 +5,34 @@ import re
 import pytest
 import torch
 
-from course_lib.data.instructions import (ANSWER_FORMS, HELD_OUT_TEMPLATES, PREFERENCE_TEMPLATES, TASKS, TEMPLATES,
-                                          TRAINING_TEMPLATES, Instruction, generate_instructions, instruction_splits)
+from course_lib.data.instructions import (
+    ANSWER_FORMS,
+    HELD_OUT_TEMPLATES,
+    PREFERENCE_TEMPLATES,
+    TASKS,
+    TEMPLATES,
+    TRAINING_TEMPLATES,
+    Instruction,
+    generate_instructions,
+    instruction_splits,
+)
 from course_lib.data.tokenizers import BPETokenizer
 from course_lib.gpt import GPT, GPTConfig
-from course_lib.sft import (ASSISTANT, END, USER, add_chat_tokens, chat_batch, encode_chat, evaluate,
-                            exact_match, extend_vocabulary, failure_kind, generate_answers, response_labels,
-                            sft_loss)
+from course_lib.sft import (
+    ASSISTANT,
+    END,
+    USER,
+    add_chat_tokens,
+    chat_batch,
+    encode_chat,
+    evaluate,
+    exact_match,
+    extend_vocabulary,
+    failure_kind,
+    generate_answers,
+    response_labels,
+    sft_loss,
+)
 
 
 @pytest.fixture(scope="module")

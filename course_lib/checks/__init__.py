@@ -14,24 +14,22 @@ expect_shape and _expect_close with a list of (wrong answer, hint) pairs.
 Printed lines contain no floats that vary by machine, so notebooks that store
 these outputs compare cleanly.
 """
-from . import notebook
-from ._common import expect_shape, expect_tensor
+from . import notebook, tools
+from ._common import expect_shape, expect_tensor  # noqa: F401  (the notebooks' own cells use them)
 from .assistant import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .bert import *  # noqa: F401,F403
 from .embeddings import *  # noqa: F401,F403
 from .finetuning import *  # noqa: F401,F403
 from .gpt import *  # noqa: F401,F403
-from .scale import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
-from .seq2seq import *  # noqa: F401,F403
+from .scale import *  # noqa: F401,F403
 from .self_attention import *  # noqa: F401,F403
+from .seq2seq import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
 
 # Every check first makes sure the tools it compares with are still the originals
 # (an answer cell could have replaced torch.allclose, say): see tools.py.
-from . import tools  # noqa: E402
-
 for _name, _value in list(globals().items()):
     if _name.startswith("check_") and callable(_value):
         globals()[_name] = tools.verified(_value)

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .finetuning import _reference_continuation_log_prob
 from ._common import _call, _close, _expect_close, _generator, _inputs_unchanged, _randn, _report, expect_shape
+from .finetuning import _reference_continuation_log_prob
 
 # ---------------------------------------------------------------------------
 # Chapter 09: instruction tuning and preference tuning
@@ -57,7 +57,8 @@ def _ids_list(ids) -> list:
 
 def check_encode_chat(fn: Callable) -> None:
     """fn(tokenizer, prompt, response=None) -> (ids, prompt_length), as course_lib.sft.encode_chat."""
-    from ..sft import ASSISTANT, END, USER, encode_chat as reference
+    from ..sft import ASSISTANT, END, USER
+    from ..sft import encode_chat as reference
 
     tok = _chat_tokenizer()
     special = tok.special_tokens

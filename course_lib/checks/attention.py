@@ -5,8 +5,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from ._common import (_call, _close, _expect_close, _generator, _inputs_unchanged, _randn, _report,
-                      expect_shape)
+from ._common import _call, _close, _expect_close, _generator, _inputs_unchanged, _randn, _report, expect_shape
 
 # ---------------------------------------------------------------------------
 # Chapter 03: attention
@@ -306,8 +305,8 @@ def _bleu_reference(hypotheses, references, max_n=4) -> float:
 
 def _bleu_variant(hyps, refs, max_n=4, clip=True, brevity=True, geometric=True) -> float:
     """BLEU with one of its parts left out: the common wrong answers."""
-    from collections import Counter
     import math
+    from collections import Counter
 
     matches, totals = [0] * max_n, [0] * max_n
     for hyp, ref in zip(hyps, refs):

@@ -109,7 +109,7 @@ def check_mask_tokens(fn: Callable) -> None:
     if not torch.equal(masked[~chosen], ids[~chosen]):
         raise AssertionError("positions that were not chosen (label -100) were changed: only chosen positions may "
                              "become [MASK] or a random word; use the same `chosen` mask for the labels and the inputs")
-    _report(f"about 15 % of the ordinary tokens are chosen; labels are the original ids there and -100 elsewhere")
+    _report("about 15 % of the ordinary tokens are chosen; labels are the original ids there and -100 elsewhere")
 
     n = int(chosen.sum())
     became_mask = (masked[chosen] == mask_id).float().mean().item()

@@ -7,8 +7,17 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ._common import (_call, _close, _expect_close, _generator, _inputs_unchanged, _randn, _report, expect_shape,
-                      expect_tensor)
+from ._common import (
+    _call,
+    _close,
+    _expect_close,
+    _generator,
+    _inputs_unchanged,
+    _randn,
+    _report,
+    expect_shape,
+    expect_tensor,
+)
 
 __all__ = ["check_one_hot_embed", "check_skipgram_pairs", "check_negative_sampling_loss", "check_analogy"]
 
@@ -337,7 +346,7 @@ def check_analogy(fn: Callable) -> None:
         answer = int(answer)
     except (TypeError, ValueError, RuntimeError):
         raise AssertionError(f"return one word id (an int), got {type(answer).__name__}"
-                             + (f" of shape {tuple(answer.shape)}" if isinstance(answer, torch.Tensor) else ""))
+                             + (f" of shape {tuple(answer.shape)}" if isinstance(answer, torch.Tensor) else "")) from None
     _inputs_unchanged(saved, [vectors])
     _report("returns one word id, vectors unchanged")
     negative = _negative_analogy_vectors()

@@ -1,7 +1,6 @@
 """Checks for chapter 06 (GPT)."""
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch

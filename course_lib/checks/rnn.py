@@ -9,8 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._common import (_call, _close, _expect_close, _generator, _inputs_unchanged, _randn, _report,
-                      expect_shape)
+from ._common import _call, _close, _expect_close, _generator, _inputs_unchanged, _randn, _report, expect_shape
 
 __all__ = ["check_rnn_cell", "check_lstm_cell", "check_clip_grad_norm", "check_perplexity"]
 
@@ -249,7 +248,7 @@ def check_perplexity(fn: Callable) -> None:
         value = float(value)
     except (TypeError, ValueError, RuntimeError):
         raise AssertionError(f"return a single number (a float), got {type(value).__name__}"
-                             + (f" of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else ""))
+                             + (f" of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else "")) from None
     _report("returns a single number")
 
     nll = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), reduction="none")

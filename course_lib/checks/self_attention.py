@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._common import _call, _close, _expect_close, _generator, _inputs_unchanged, _randn, _report, expect_shape
+from ._common import _call, _expect_close, _generator, _inputs_unchanged, _randn, _report, expect_shape
 from .attention import _patched_global
 
 # ---------------------------------------------------------------------------
@@ -302,7 +302,7 @@ def _mha_variants(query, key, value, layers, H, mask) -> list[tuple[Tensor, str]
 
     q_proj, k_proj, v_proj, out_proj = layers
     B, Tq, D = query.shape
-    Tk, d = key.shape[1], D // H
+    d = D // H
 
     def split(x):
         return x.view(B, -1, H, d).transpose(1, 2)

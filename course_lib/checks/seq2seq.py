@@ -6,8 +6,17 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from ._common import (_as_float64, _call, _expect_close, _generator, _inputs_unchanged, _randn, _report,
-                      expect_shape, expect_tensor)
+from ._common import (
+    _as_float64,
+    _call,
+    _expect_close,
+    _generator,
+    _inputs_unchanged,
+    _randn,
+    _report,
+    expect_shape,
+    expect_tensor,
+)
 
 # ===========================================================================
 # Chapter 02: seq2seq
@@ -142,7 +151,9 @@ def check_decoder_step(fn: Callable) -> None:
                                  (zero_hidden, "the GRU started from zeros: pass `hidden` to it as its initial "
                                                "state, gru(x, hidden)")])
     # Logits are compared up to a constant per row: log_softmax(logits) is as good as the logits.
-    normalise = lambda z: _as_float64(z).log_softmax(-1)
+    def normalise(z):
+        return _as_float64(z).log_softmax(-1)
+
     _expect_close(normalise(logits), normalise(ref_logits), "logits", "the output layer applied to the new state",
                   wrong_answers=[(normalise(zero_logits), "the GRU started from zeros: pass `hidden` to it")],
                   hint=("return the raw scores of `out` (logits), not probabilities"

@@ -16,8 +16,16 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from ._common import (_call, _close, _expect_close, _generator, _inputs_unchanged, _randn, _report,
-                      expect_shape, expect_tensor)
+from ._common import (
+    _call,
+    _close,
+    _expect_close,
+    _generator,
+    _inputs_unchanged,
+    _randn,
+    _report,
+    expect_shape,
+)
 
 __all__ = [
     "check_positional_encoding", "check_layer_norm", "check_decoder_layer", "check_warmup_lr",

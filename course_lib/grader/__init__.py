@@ -21,8 +21,17 @@ docs/design.md, "The grading path", follows a notebook through these modules.
 The names below are the grader's public API (`course_lib.grading` re-exports them).
 """
 from .autograding import DEFAULT_CELL_TIMEOUT, CellGrade, GradeReport, autograde, repair_submission
-from .cells import (CODE_STUB, Exercise, exercises_of, fill_answers, grade_meta, is_solution_cell, is_test_cell,
-                    solution_sources, strip_solution_markers)
+from .cells import (
+                    CODE_STUB,
+                    Exercise,
+                    exercises_of,
+                    fill_answers,
+                    grade_meta,
+                    is_solution_cell,
+                    is_test_cell,
+                    solution_sources,
+                    strip_solution_markers,
+)
 from .commands import environment_bin_dirs, environment_with_commands
 from .layout import Chapter, chapters, course_root, find_chapter, reference_answers
 from .notebooks import NB_VERSION, WIDGET_VIEW, CourseError, normalize_notebook, read_notebook, write_notebook

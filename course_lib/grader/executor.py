@@ -120,8 +120,8 @@ class VerdictProcess:
                 return answer
 
     def close(self) -> None:
-        import signal
         import os
+        import signal
 
         if self.process.poll() is None:
             try:
@@ -261,7 +261,6 @@ def guarded_execute():
         def _settle_kernel(self, index):
             """After a test that timed out: stop the learner's function still running in the kernel."""
             import nbformat
-
             from jupyter_core.utils import run_sync
 
             run_sync(self.km.interrupt_kernel)()

@@ -33,12 +33,25 @@ import ast
 from dataclasses import dataclass
 
 from .cells import grade_meta, is_solution_cell, is_test_cell, solution_sources
+from .integrity_rules import (
+    BUILTIN_NAMES,
+    CALL_CHECKED_BUILTINS,
+    FILE_METHODS,
+    FOOLING_METHODS,
+    GRADER_WORDS,
+    IPYTHON_HOOKS,
+    PROTECTED_SUFFIXES,
+    REFERENCE_NAME,
+    REFLECTION_ATTRIBUTES,
+    TENSOR_CLASSES,
+    TORCH_MODES,
+    Names,
+    forbidden,
+    read_cell,
+)
 from .layout import Chapter
 from .manifest import ready_made_table
 from .notebooks import read_notebook
-from .integrity_rules import (BUILTIN_NAMES, CALL_CHECKED_BUILTINS, FILE_METHODS, FOOLING_METHODS, GRADER_WORDS,
-                              IPYTHON_HOOKS, PROTECTED_SUFFIXES, REFERENCE_NAME, REFLECTION_ATTRIBUTES, TENSOR_CLASSES, TORCH_MODES,
-                              Names, forbidden, read_cell)
 
 # answer cell -> names of ready-made versions of what it asks the learner to write
 # (torch's built-ins and the course's own reference), from the chapters' manifests.

@@ -16,10 +16,10 @@ import nbformat
 
 from .cells import CODE_STUB, solution_sources
 from .commands import run_nbgrader
+from .config import DEFAULT_CELL_TIMEOUT, write_course_config
 from .layout import Chapter, chapters, course_root, find_chapter
 from .manifest import FILE_NAME as MANIFEST_NAME
 from .notebooks import NB_VERSION, CourseError, read_notebook, write_notebook
-from .config import DEFAULT_CELL_TIMEOUT, write_course_config
 
 
 def pristine_release_text(chapter: Chapter) -> str:
