@@ -56,10 +56,10 @@ print(json.dumps(found))
 
 
 def _sandboxed(command, cwd, grading_root, hide, **kwargs):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), COURSE_SANDBOX_GRADING_ROOT=str(grading_root),
-               COURSE_SANDBOX_HIDE=os.pathsep.join(str(p) for p in hide))
-    return subprocess.Popen([sys.executable, "-m", "course_lib.grader.sandbox", "--", sys.executable, *command],
-                            cwd=cwd, env=env, stdout=subprocess.PIPE, text=True, **kwargs)
+    policy = sandbox.write_policy(grading_root, hide)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-m", "course_lib.grader.sandbox", "--policy", str(policy), "--",
+                             sys.executable, *command], cwd=cwd, env=env, stdout=subprocess.PIPE, text=True, **kwargs)
 
 
 @pytest.fixture
@@ -149,7 +149,8 @@ def test_the_kernel_has_no_privileges_no_network_and_limits(tmp_path):
     saved = dict(os.environ)
     listener = socket.create_server(("127.0.0.1", 0))
     try:
-        sandbox.configure(config, course, [submitted, secret])
+        sandbox.write_policy(course, [submitted, secret])
+        sandbox.configure(config, course)
         assert config.KernelManager.transport == "ipc"
         os.chdir(own)
         km = KernelManager(kernel_name=sandbox.KERNEL_NAME, config=config)
@@ -240,5 +241,6 @@ def test_nbgrader_configs_load_and_name_the_sandbox(which, tmp_path):
     spec = json.loads((folder / ".course" / "jupyter" / "kernels" / sandbox.KERNEL_NAME / "kernel.json").read_text())
     assert spec["argv"][1:3] == ["-m", "course_lib.grader.sandbox"]
     if which == "a grading run's":
-        assert str(tmp_path / "learner.ipynb") in spec["env"]["COURSE_SANDBOX_HIDE"]
+        assert "env" not in spec and spec["argv"][3] == "--policy"
+        assert sandbox.read_policy(Path(spec["argv"][4]))[1] == [(tmp_path / "learner.ipynb").resolve()]
         assert config.Execute.timeout == 60

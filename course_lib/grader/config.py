@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import sandbox
 from .cells import CODE_STUB
 
 DEFAULT_CELL_TIMEOUT = 120  # seconds per cell under autograde
@@ -18,8 +19,8 @@ def write_course_config(course: Path, cell_timeout: int, hide: list[Path] | None
     """
     grading_lines = ""
     if hide is not None:
-        grading_lines = ("from course_lib.grader import sandbox\n"
-                         f"sandbox.configure(c, {str(course)!r}, {[str(p) for p in hide]!r})\n")
+        sandbox.write_policy(course, hide)
+        grading_lines = f"from course_lib.grader import sandbox\nsandbox.configure(c, {str(course)!r})\n"
     (course / "nbgrader_config.py").write_text(
         "c = get_config()\n"
         f"c.CourseDirectory.root = {str(course)!r}\n"

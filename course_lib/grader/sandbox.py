@@ -189,23 +189,44 @@ def available() -> bool:
     return unavailable_reason() is None
 
 
-def write_kernelspec(folder: Path, grading_root: Path, hide: list[Path] = ()) -> Path:
+def policy_path(grading_root: Path) -> Path:
+    return Path(grading_root) / ".course" / "sandbox.json"
+
+
+def write_policy(grading_root: Path, hide: list[str | Path] = ()) -> Path:
+    """The one record of what the kernels of a grading folder may not see; returns its path.
+
+    `grading_root` is the nbgrader course being graded (a throw-away one, or the
+    instructor's own) and `hide` the paths outside it that no kernel may read
+    (the learner's own file for `course check`, the class's submitted folder for
+    `course grade`). Only the launcher (`main`, outside the sandbox) reads it;
+    the file lies in the grading folder, which no kernel sees, and no command
+    line or environment variable names the hidden paths.
+    """
+    path = policy_path(grading_root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"grading_root": str(Path(grading_root).resolve()),
+                                "hide": [str(Path(p).resolve()) for p in hide]}, indent=1))
+    return path
+
+
+def read_policy(path: Path) -> tuple[Path, list[Path]]:
+    policy = json.loads(Path(path).read_text())
+    return Path(policy["grading_root"]), [Path(p) for p in policy["hide"]]
+
+
+def write_kernelspec(folder: Path, policy: Path) -> Path:
     """Write the sandboxed kernel's spec under folder/kernels/; return `folder` (for JUPYTER_PATH).
 
-    `grading_root` is the throw-away nbgrader course and `hide` paths outside
-    it that no kernel may read (the learner's own file for `course check`):
-    neither is in the sandbox, and no environment variable the kernel sees
-    names them.
+    Its launcher reads what to hide from `policy` (write_policy).
     """
     spec_dir = folder / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec = {
-        "argv": [sys.executable, "-m", "course_lib.grader.sandbox", "--", sys.executable, "-m", "ipykernel_launcher",
-                 "-f", "{connection_file}"],
+        "argv": [sys.executable, "-m", "course_lib.grader.sandbox", "--policy", str(Path(policy).resolve()), "--",
+                 sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (course sandbox)",
         "language": "python",
-        "env": {"COURSE_SANDBOX_GRADING_ROOT": str(Path(grading_root).resolve()),
-                "COURSE_SANDBOX_HIDE": os.pathsep.join(str(Path(p).resolve()) for p in hide)},
         "metadata": {"debugger": False},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
@@ -235,7 +256,7 @@ def socket_prefix(grading_root: Path) -> str:
     return str(folder / "k")
 
 
-def configure(c, grading_root: str | Path, hide: list[str | Path] = ()) -> None:
+def configure(c, grading_root: str | Path) -> None:
     """Set up an nbgrader config `c` so that autograde grades as `course grade` does.
 
     Called from nbgrader_config.py (the course's own, which the formgrader's
@@ -243,8 +264,10 @@ def configure(c, grading_root: str | Path, hide: list[str | Path] = ()) -> None:
     each grading run): nbgrader's executor becomes GuardedExecute and, where
     bwrap works, every kernel starts in the sandbox. The kernel spec is written
     under grading_root/.course/jupyter and put first on JUPYTER_PATH for this
-    process (nbgrader looks kernels up there). Kernels talk over unix sockets
-    (the sandbox has no network).
+    process (nbgrader looks kernels up there). What the kernels may not see is
+    the grading folder's policy (write_policy; the instructor's own course,
+    which has none, hides just itself). Kernels talk over unix sockets (the
+    sandbox has no network).
     """
     from nbgrader.converters.autograde import Autograde
 
@@ -254,7 +277,10 @@ def configure(c, grading_root: str | Path, hide: list[str | Path] = ()) -> None:
         executor.guarded_execute() if p.__name__ == "Execute" else p
         for p in Autograde.class_traits()["autograde_preprocessors"].default()]
     if available():
-        folder = write_kernelspec(Path(grading_root) / ".course" / "jupyter", Path(grading_root), list(hide))
+        policy = policy_path(Path(grading_root))
+        if not policy.is_file() or read_policy(policy)[0] != Path(grading_root).resolve():
+            write_policy(Path(grading_root))  # the instructor's own course (a moved clone: written anew)
+        folder = write_kernelspec(Path(grading_root) / ".course" / "jupyter", policy)
         os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(folder), os.environ.get("JUPYTER_PATH")]))
         c.Execute.kernel_name = KERNEL_NAME
         c.KernelManager.transport = "ipc"
@@ -653,15 +679,17 @@ def main(argv: list[str] | None = None) -> None:
     inside = argv[:1] == ["--inside"]
     if inside:
         argv = argv[1:]
+    policy = None
+    if argv[:1] == ["--policy"] and len(argv) > 1:
+        policy, argv = Path(argv[1]), argv[2:]
     if argv[:1] != ["--"] or len(argv) < 2:
-        raise SystemExit("usage: python -m course_lib.grader.sandbox -- KERNEL COMMAND...")
+        raise SystemExit("usage: python -m course_lib.grader.sandbox [--policy FILE] -- KERNEL COMMAND...")
     kernel_argv = argv[1:]
     if inside:
         _inside(kernel_argv)
         return
-    hide = [Path(p) for p in os.environ.get("COURSE_SANDBOX_HIDE", "").split(os.pathsep) if p]
-    root = os.environ.get("COURSE_SANDBOX_GRADING_ROOT")
-    launch = _Launch(kernel_argv, Path.cwd(), Path(root) if root else None, hide)
+    root, hide = read_policy(policy) if policy is not None else (None, [])
+    launch = _Launch(kernel_argv, Path.cwd(), root, hide)
     try:
         done = launch.run()
     finally:
