@@ -35,14 +35,15 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax tests solutions
 
-# Unit tests only (seconds): no notebook execution or grading.
+# The fast tiers (a few minutes): the library, the visible checks and the grader's parts;
+# no notebook is executed and no class graded (tests/e2e and solutions/ are `make test`'s).
 test-quick: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile tests
 
-# A simulated class of >= 30 submissions per chapter through `course grade` (tests/full_class.py):
+# A simulated class of >= 30 submissions per chapter through `course grade` (tests/e2e/full_class.py):
 # about an hour of CPU, so not part of `make test`, which grades the same cases packed together.
 test-class: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist load tests/full_class.py
+	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist load tests/e2e/full_class.py
 
 # ruff, configured in pyproject.toml (CI runs this before the tests).
 lint: $(STAMP)

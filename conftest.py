@@ -95,9 +95,9 @@ def pytest_collect_file(file_path, parent):
 # `make test` with --durations). A chapter's two long files (its autograde test and its
 # full-length notebook) take their seconds from its manifest (solutions/NN_topic/chapter.toml).
 LONGEST_FIRST = {
-    "test_pretrain_assistant.py": 360, "test_grader_attacks.py": 270, "test_verdicts.py": 200,
-    "test_grade_class.py": 180, "test_grading.py": 150, "test_pretrain_bert.py": 135, "test_cli.py": 100,
-    "test_pretrain.py": 75, "test_distributed.py": 60, "test_release.py": 60, "test_browser.py": 55,
+    "test_pretrain_assistant.py": 360, "test_grader_attacks.py": 270, "test_verdict_attacks.py": 200,
+    "test_grade_class.py": 180, "test_grading_runs.py": 150, "test_pretrain_bert.py": 135, "test_cli.py": 100,
+    "test_pretrain.py": 75, "test_distributed_recipes.py": 60, "test_release.py": 60, "test_browser.py": 55,
     "test_benchmarks.py": 50, "test_embeddings.py": 20,
 }
 
@@ -121,8 +121,15 @@ def _expected_seconds(item) -> int:
     return next((seconds for key, seconds in LONGEST_FIRST.items() if key in path), 0)
 
 
+SLOW_FOLDERS = (ROOT / "tests" / "e2e", ROOT / "solutions", ROOT / "notebooks")
+
+
 def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: -_expected_seconds(item))  # stable: the order within a file is kept
+    # the tiers are folders (tests/unit, checks, grader: seconds; tests/e2e and the notebooks: minutes)
+    for item in items:
+        if any(folder in Path(str(item.fspath)).resolve().parents for folder in SLOW_FOLDERS):
+            item.add_marker(pytest.mark.slow)
     # nbval waits 5 s for a cell's outputs after the kernel says it is done; on two busy cores
     # (CI's two workers) a training cell's last outputs arrived later once and failed chapter 08
     for item in items:

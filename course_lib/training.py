@@ -97,7 +97,7 @@ def fit(
         if scaler is not None:
             scaler.unscale_(optimizer)  # clip and record the true gradient, not the scaled one
         # torch's clip_grad_norm_ rather than course_lib.rnn.clip_grad_norm: the
-        # two give the same result (tests/test_rnn.py), but torch's runs fused
+        # two give the same result (tests/unit/test_rnn.py), but torch's runs fused
         # kernels, which matters on a GPU and for models with many tensors.
         if clip_norm is not None:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, clip_norm)

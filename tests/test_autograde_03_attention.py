@@ -1,4 +1,0 @@
-"""Autograde chapter 03 end to end: the tests are in tests/autograde.py."""
-from autograde import *  # noqa: F401,F403
-
-CHAPTER = "03_attention"
