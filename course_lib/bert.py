@@ -26,36 +26,30 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib.attention import padding_mask
-# what chapters 7 and 8 import from here, living where it belongs (see above)
-from course_lib.classification import (classification_batch, evaluate_classifier, fill_mask, fine_tune_classifier,
-                                       fine_tune_step, predict_labels, zero_shot_positive)
-from course_lib.data.sentence_pairs import PRETRAIN_STORIES, PRETRAIN_VISITS, pretraining_data  # noqa: F401
-from course_lib.data.word_tokenizer import (CLS, MASK, PAD, SEP, SPECIAL_TOKENS, UNK,  # noqa: F401
-                                            BertTokenizer, trim_padding)
+from course_lib.classification import (
+    classification_batch,
+    evaluate_classifier,
+    fill_mask,
+    fine_tune_classifier,
+    fine_tune_step,
+    predict_labels,
+    zero_shot_positive,
+)
+from course_lib.data.sentence_pairs import PRETRAIN_STORIES, PRETRAIN_VISITS, pretraining_data
+from course_lib.data.word_tokenizer import CLS, MASK, PAD, SEP, SPECIAL_TOKENS, UNK, BertTokenizer, trim_padding
 from course_lib.training import warmup_linear_decay
 from course_lib.transformer import EncoderLayer, LayerNorm, _make_activation
 
 __all__ = [
-    "BertConfig",
-    "BertTokenizer",
-    "BertEmbeddings",
-    "BertModel",
-    "BertMLMHead",
-    "BertForMaskedLM",
-    "ClassificationHead",
-    "BertForSequenceClassification",
-    "mlm_loss",
-    "fill_mask",
-    "zero_shot_positive",
-    "mask_tokens",
-    "classification_batch",
-    "fine_tune_step",
-    "predict_labels",
-    "evaluate_classifier",
-    "warmup_linear_decay",
-    "trim_padding",
-    "fine_tune_classifier",
-    "pretraining_data",
+    # the model
+    "BertConfig", "BertEmbeddings", "BertModel", "BertMLMHead", "BertForMaskedLM", "mlm_loss", "mask_tokens",
+    "ClassificationHead", "BertForSequenceClassification",
+    # from course_lib.data.word_tokenizer and sentence_pairs
+    "BertTokenizer", "PAD", "CLS", "SEP", "MASK", "UNK", "SPECIAL_TOKENS", "trim_padding", "pretraining_data",
+    "PRETRAIN_STORIES", "PRETRAIN_VISITS",
+    # from course_lib.classification and training
+    "fill_mask", "zero_shot_positive", "classification_batch", "fine_tune_step", "predict_labels",
+    "evaluate_classifier", "fine_tune_classifier", "warmup_linear_decay",
 ]
 
 

@@ -6,7 +6,7 @@ function does, so it is as much a dependency as one at the top). Imports
 under `if TYPE_CHECKING:` are left out: they never run.
 
 Two uses: pretrain.recipe_sources_hash hashes the files a recipe's module
-reaches, so a change in any of them is seen; tests/test_import_graph.py
+reaches, so a change in any of them is seen; tests/unit/test_import_graph.py
 fails on a cycle, so that the library's modules stay layered.
 """
 from __future__ import annotations

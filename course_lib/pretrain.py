@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,8 +50,14 @@ from course_lib.data.word_tokenizer import BertTokenizer, trim_padding
 from course_lib.gpt import GPT, GPTConfig
 from course_lib.precision import grad_scaler
 from course_lib.sft import add_chat_tokens, evaluate, extend_vocabulary, fine_tune
-from course_lib.training import (fit, load_checkpoint, read_checkpoint_config, save_checkpoint, warmup_cosine_lr,
-                                 warmup_linear_decay)
+from course_lib.training import (
+    fit,
+    load_checkpoint,
+    read_checkpoint_config,
+    save_checkpoint,
+    warmup_cosine_lr,
+    warmup_linear_decay,
+)
 
 __all__ = [
     "ASSISTANT_RECIPE",
@@ -587,11 +594,11 @@ def pretrain(name: str, seed: int = 0, steps: int | None = None, directory: str 
 # Besides code: each recipe's settings, and the files it reads outside course_lib
 # (the assistant starts from the shipped GPT, whatever directory it is written to).
 RECIPE_SETTINGS: dict[str, dict[str, Any]] = {"gpt": GPT_RECIPE, "bert": BERT_RECIPE, "assistant": ASSISTANT_RECIPE}
-RECIPE_INPUTS: dict[str, tuple[str, ...]] = {"gpt": (), "bert": (), "assistant": ("gpt.safetensors", "gpt_tokenizer.json")}
+RECIPE_INPUTS: dict[str, tuple[str, ...]] = {"gpt": (), "bert": (),
+                                             "assistant": ("gpt.safetensors", "gpt_tokenizer.json")}
 # Code that no recipe runs: the grader and the checks of learners' answers.
-NOT_RECIPE_CODE = ("course_lib.checks", "course_lib.grader", "course_lib.cli", "course_lib.grading",
-                   "course_lib.sandbox", "course_lib.executor", "course_lib.verdict", "course_lib.integrity",
-                   "course_lib.integrity_rules", "course_lib.labserver", "course_lib.answer_server", "course_lib.plain")
+NOT_RECIPE_CODE = ("course_lib.checks", "course_lib.grader", "course_lib.grading", "course_lib.cli", "course_lib.lab",
+                   "course_lib.doctor", "course_lib.labserver")
 
 
 def recipe_sources(name: str, root: Path = import_graph.ROOT) -> list[Path]:
@@ -604,7 +611,7 @@ def recipe_sources(name: str, root: Path = import_graph.ROOT) -> list[Path]:
     """
     module = RECIPES[name].__module__
     files = import_graph.module_files(root)
-    reached = import_graph.reachable(module, import_graph.import_graph(root), exclude=NOT_RECIPE_CODE)
+    reached = import_graph.reachable(module, exclude=NOT_RECIPE_CODE, root=root)
     data = [p for p in (root / "course_lib" / "data").rglob("*")
             if p.is_file() and "__pycache__" not in p.parts and not p.name.startswith(".")]
     return sorted({files[m] for m in reached} | set(data))
@@ -612,7 +619,8 @@ def recipe_sources(name: str, root: Path = import_graph.ROOT) -> list[Path]:
 
 def recipe_sources_hash(name: str, root: Path = import_graph.ROOT, checkpoints: Path = CHECKPOINTS) -> str:
     """SHA-256 of what recipe `name`'s result depends on: its sources (recipe_sources), the files it
-    reads from `checkpoints` (RECIPE_INPUTS), its settings (RECIPE_SETTINGS) and torch's version.
+    reads from `checkpoints` (RECIPE_INPUTS), its settings (RECIPE_SETTINGS), torch's version, and
+    Python's (the generated text comes from its `random`).
 
     `course pretrain` records it in <name>.json as "sources_sha256". Equal
     hashes mean a re-run would repeat the recorded one step for step (on the
@@ -633,6 +641,7 @@ def recipe_sources_hash(name: str, root: Path = import_graph.ROOT, checkpoints: 
         add(f"checkpoints/{file}", (Path(checkpoints) / file).read_bytes())
     add("settings", json.dumps(RECIPE_SETTINGS[name], sort_keys=True).encode())
     add("torch", torch.__version__.encode())
+    add("python", f"{sys.version_info.major}.{sys.version_info.minor}".encode())
     return digest.hexdigest()
 
 
@@ -640,8 +649,9 @@ def record_sources_hash(name: str, directory: str | os.PathLike = CHECKPOINTS) -
     """Write the current recipe_sources_hash into <name>.json's "sources_sha256", changing nothing else.
 
     For a change that keeps what the recipe makes (a refactoring, a comment):
-    once the full re-run test has passed on the new sources (COURSE_RERUN_RECIPES=1),
-    the shipped checkpoint is again what they make. Returns the hash.
+    once the full re-run test has passed on the new sources (it runs while the
+    hashes differ), the shipped checkpoint is known to be what they make, and
+    this records it. Returns the hash.
     """
     path = Path(directory) / f"{name}.json"
     metrics = json.loads(path.read_text())

@@ -1,8 +1,10 @@
 """The encoder-decoder Transformer of Vaswani et al., "Attention Is All You Need" (chapter 5).
 
 Read top to bottom: positions, LayerNorm, the feed-forward block, encoder and
-decoder layers, the stacks, the full model, then the training pieces (warm-up
-schedule, label smoothing) and a helper that collects attention maps.
+decoder layers, the stacks, the full model, then the training pieces (label
+smoothing) and a helper that collects attention maps. The paper's warm-up
+schedule is with the course's other schedules in course_lib/training.py, and
+importable from here.
 
 Conventions: batch first, ``(batch, seq, d_model)``; masks are boolean with
 True = may attend (see ``course_lib.attention``). Every layer is post-LN,
@@ -20,7 +22,6 @@ from torch import Tensor, nn
 from course_lib.attention import MultiHeadAttention, causal_mask, padding_mask
 from course_lib.data.vocab import EOS_ID, PAD_ID, SOS_ID
 from course_lib.decoding import greedy_decode
-# chapter 5's schedule lives with the others in training.py; importable here, where the chapter uses it
 from course_lib.training import warmup_inverse_sqrt_lr, warmup_inverse_sqrt_scheduler
 
 __all__ = [

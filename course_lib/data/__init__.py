@@ -34,8 +34,14 @@ __all__ = [
 ]
 
 # Labelled sentences for chapters 7 and 8 (course_lib.data.labelled).
-from .labelled import (LABELS, LabelledSentence, accuracy_by_kind, generate_labelled_sentences,
-                       generate_opinion_stories, labelled_splits)
+from .labelled import (
+    LABELS,
+    LabelledSentence,
+    accuracy_by_kind,
+    generate_labelled_sentences,
+    generate_opinion_stories,
+    labelled_splits,
+)
 
 __all__ += ["LABELS", "LabelledSentence", "accuracy_by_kind", "generate_labelled_sentences",
             "generate_opinion_stories", "labelled_splits"]

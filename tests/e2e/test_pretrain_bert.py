@@ -3,8 +3,8 @@
 Fast: the shipped files load, are small, and reach their stated held-out
 masked-LM numbers. Slow: the first 20 steps re-created from the seed give the shipped losses,
 and the whole recipe re-run (about two minutes at one thread, and only when the
-recipe's sources changed: tests/test_pretrain.py's rerun_unless_recorded) gives a model
-with the shipped held-out numbers that predicts the same masked words. Loading refusals are tested in tests/test_bert.py.
+recipe's sources changed: tests/e2e/test_pretrain.py's rerun_unless_recorded) gives a model
+with the shipped held-out numbers that predicts the same masked words. Loading refusals are tested in tests/unit/test_bert.py.
 (Its own file so that pytest-xdist can run it beside the GPT's re-run.)
 """
 import dataclasses
@@ -12,11 +12,11 @@ import json
 
 import pytest
 import torch
+from test_pretrain import FINGERPRINT_RTOL, HELD_OUT_RTOL, MEAN_LOGPROB_CHANGE, rerun_unless_recorded
 
 from course_lib import cli
 from course_lib.bert import mask_tokens, pretraining_data, trim_padding
 from course_lib.pretrain import BERT_MODEL, BERT_RECIPE, CHECKPOINTS, _mlm_eval, deterministic, load_bert, pretrain_bert
-from test_pretrain import FINGERPRINT_RTOL, HELD_OUT_RTOL, MEAN_LOGPROB_CHANGE, rerun_unless_recorded
 
 # What the shipped BERT must reach on held-out documents (measured: loss 1.09, accuracy 0.70).
 BERT_TARGET = {"val_mlm_loss": 1.2, "val_mlm_acc": 0.65}
@@ -41,13 +41,12 @@ def test_shipped_bert_is_small_consistent_and_reaches_its_numbers(shipped_bert):
     tokenizer, data = pretraining_data(shipped_bert["seed"], BERT_MODEL["max_position"])
     assert model.tokenizer == tokenizer
     scores = _mlm_eval(model, data["val"], tokenizer)
-    for name, bound in BERT_TARGET.items():
+    for name in BERT_TARGET:
         assert scores[name] == pytest.approx(shipped_bert[name], rel=1e-5), name
     assert scores["val_mlm_loss"] < BERT_TARGET["val_mlm_loss"]
     assert scores["val_mlm_acc"] > BERT_TARGET["val_mlm_acc"]
 
 
-@pytest.mark.slow
 def test_bert_first_steps_reproduce_the_shipped_fingerprint(shipped_bert):
     """As for the GPT: the first 20 steps of the recipe, re-run from the seed, give the shipped losses."""
     fingerprint = shipped_bert["fingerprint_losses"]
@@ -72,7 +71,6 @@ def masked_logprob_change(a, b, data: dict, tokenizer) -> float:
     return (picked[0] - picked[1]).abs().mean().item()
 
 
-@pytest.mark.slow
 def test_bert_full_rerun_reproduces_the_shipped_checkpoint(tmp_path, shipped_bert):
     """`course pretrain bert` again, from scratch (about two minutes): a model as good as the shipped one,
     predicting the same masked words (see the GPT's test for why weights are not compared one by one)."""

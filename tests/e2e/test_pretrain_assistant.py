@@ -4,18 +4,18 @@ Fast: the shipped files load, are small, keep the GPT's tokenizer with the chat
 tokens added, and reach their stated exact match. Slow: the first 20 steps
 re-created from the seed give the shipped losses, and the whole recipe re-run
 (a few minutes at one thread, and only when the recipe's sources or the GPT it
-starts from changed: tests/test_pretrain.py's rerun_unless_recorded) gives an
+starts from changed: tests/e2e/test_pretrain.py's rerun_unless_recorded) gives an
 assistant that answers as well: its held-out accuracy is checked, not its bits.
 """
 import json
 
 import pytest
+from test_pretrain import FINGERPRINT_RTOL, rerun_unless_recorded
 
 from course_lib import cli
 from course_lib.data.instructions import instruction_splits
 from course_lib.pretrain import ASSISTANT_RECIPE, CHECKPOINTS, deterministic, load_assistant, load_gpt, train_assistant
 from course_lib.sft import add_chat_tokens, evaluate
-from test_pretrain import FINGERPRINT_RTOL, rerun_unless_recorded
 
 # What the shipped assistant must reach (measured: 1.000 on the seen wordings, every task, and
 # 0.664 on the held-out ones; the numbers are in checkpoints/assistant.json).
@@ -48,7 +48,6 @@ def test_shipped_assistant_is_small_consistent_and_answers(shipped):
     assert min(test.values()) >= TARGET["task"], test
 
 
-@pytest.mark.slow
 def test_assistant_first_steps_reproduce_the_shipped_fingerprint(shipped):
     fingerprint = shipped["fingerprint_losses"]
     with deterministic(shipped["seed"]):
@@ -58,7 +57,6 @@ def test_assistant_first_steps_reproduce_the_shipped_fingerprint(shipped):
     assert fingerprint[-1] < fingerprint[0] - 1.0, "the fingerprint should show learning"
 
 
-@pytest.mark.slow
 def test_assistant_full_rerun_answers_as_well(tmp_path, shipped):
     """`course pretrain assistant` again, from scratch: the same exact match on the held-out questions."""
     rerun_unless_recorded("assistant", shipped)

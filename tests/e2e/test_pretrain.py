@@ -24,8 +24,16 @@ from course_lib import cli
 from course_lib.data import BPETokenizer
 from course_lib.gpt import GPT, GPTConfig
 from course_lib.pretrain import (
-    CHECKPOINTS, GPT_RECIPE, RECIPES, bits_per_char, gpt_corpus, load_gpt, pretrain, pretrain_gpt,
-    recipe_sources_hash, warmup_cosine_lr,
+    CHECKPOINTS,
+    GPT_RECIPE,
+    RECIPES,
+    bits_per_char,
+    gpt_corpus,
+    load_gpt,
+    pretrain,
+    pretrain_gpt,
+    recipe_sources_hash,
+    warmup_cosine_lr,
 )
 from course_lib.training import load_checkpoint, save_checkpoint
 
@@ -140,9 +148,10 @@ def rerun_unless_recorded(name: str, shipped: dict) -> None:
     A full re-run proves that the recipe, as the sources now have it, makes the
     shipped checkpoint. recipe_sources_hash covers everything its result can
     depend on (the modules the recipe reaches, the data folder, the settings,
-    torch's version, the files it reads); while it equals the hash the shipped
-    JSON recorded, the re-run would repeat the run that made the checkpoint
-    and prove nothing new. The fingerprint tests still run every time.
+    torch's and Python's versions, the files it reads); while it equals the
+    hash the shipped JSON recorded, the re-run would repeat the run that made
+    the checkpoint and prove nothing new. The fingerprint tests still run
+    every time.
     After a change that keeps what the recipe makes, the re-run passes and
     course_lib.pretrain.record_sources_hash(name) records the new hash.
     """
@@ -150,12 +159,11 @@ def rerun_unless_recorded(name: str, shipped: dict) -> None:
         return
     now = recipe_sources_hash(name)
     if now == shipped.get("sources_sha256"):
-        pytest.skip(f"recipe {name!r} is unchanged: its sources hash to {now[:16]}..., the hash that "
-                    f"checkpoints/{name}.json recorded from the run that made the checkpoint "
+        pytest.skip(f"recipe {name!r} is unchanged: its sources hash to {now[:16]}..., the hash "
+                    f"checkpoints/{name}.json records for the sources that made the checkpoint "
                     "(COURSE_RERUN_RECIPES=1 re-runs it anyway)")
 
 
-@pytest.mark.slow
 def test_first_steps_reproduce_the_shipped_fingerprint(shipped):
     """The first K steps, re-run from the seed, give the shipped losses.
 
@@ -185,7 +193,6 @@ def held_out_logprob_change(a: GPT, b: GPT, tok) -> float:
     return (lp_a - lp_b).abs().mean().item()
 
 
-@pytest.mark.slow
 def test_full_rerun_reproduces_the_shipped_checkpoint(tmp_path, shipped):
     """`course pretrain gpt` again, from scratch: a model as good as the shipped one, predicting the same.
 
