@@ -235,7 +235,12 @@ def _failure_reason(log: list[str], student: str) -> str:
             if line.startswith("[") and "AutogradeApp" in line and "Traceback" not in line and block:
                 break
             block.append(line.strip())
-        found = [line for line in block if line and not line.startswith(("[", "File ", "^", "~"))]
+        found = [line for line in block if line and not line.startswith(("[", "File ", "^", "~"))
+                 and set(line) != {"-"}]
+        # nbclient's timeouts put the cell's source after their message: the message is the news
+        said = [line for line in found if "timed out" in line or "The message was" in line]
+        if said:
+            return " ".join(said)
         if found:
             return found[-1]
     unresponsive = next((line for line in log if "became unresponsive" in line), None)

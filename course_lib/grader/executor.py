@@ -256,7 +256,28 @@ def guarded_execute():
             cell.metadata.setdefault("course", {})["ready_made_called"] = answer.get("traced", [])
             if answer.get("timed_out"):  # the learner's function is still running in the kernel: stop it
                 self._settle_kernel(index)
+            self._drain_iopub()
             return cell, resources
+
+        def _drain_iopub(self):
+            """Read and drop what the kernel published while the verdict process called into it.
+
+            Every call the verdict process makes publishes messages (busy, input, the answer, idle) to
+            every client, this one included, which reads nothing while a test cell runs elsewhere. A
+            test cell of many calls fills its queue; once full, ZeroMQ drops new messages, and the
+            next cell's own "idle" could be among them: nbclient would wait out its IOPub timeout and
+            stop grading the notebook. Emptied here, the queue has room again.
+            """
+            from queue import Empty
+
+            from jupyter_core.utils import run_sync
+
+            get = run_sync(self.kc.iopub_channel.get_msg)
+            while True:
+                try:
+                    get(timeout=0)
+                except Empty:
+                    return
 
         def _settle_kernel(self, index):
             """After a test that timed out: stop the learner's function still running in the kernel."""
@@ -264,6 +285,7 @@ def guarded_execute():
             from jupyter_core.utils import run_sync
 
             run_sync(self.km.interrupt_kernel)()
+            self._drain_iopub()
             probe = nbformat.v4.new_code_cell("pass")
             saved = self.timeout
             self.timeout = INTERRUPT_GRACE

@@ -161,3 +161,16 @@ def test_a_notebook_nbgrader_could_not_grade_says_why():
     assert autograding._failure_reason(log, "bob") == "RuntimeError: Kernel didn't respond in 60 seconds"
     assert autograding._failure_reason(log, "carol") == "OSError: disk full"
     assert "Please see" in autograding._failure_reason(log, "dave")
+    timed_out = [
+        "[AutogradeApp | ERROR] There was an error processing assignment: /tmp/c/submitted/erin/08_finetuning",
+        "[AutogradeApp | ERROR] Traceback (most recent call last):",
+        "nbclient.exceptions.CellTimeoutError: A cell timed out while it was being executed, after 60 seconds.",
+        "The message was: Timeout waiting for IOPub output.",
+        "Here is a preview of the cell contents:",
+        "-------------------",
+        "print('hello')",
+        "-------------------",
+    ]
+    assert autograding._failure_reason(timed_out, "erin").startswith("nbclient.exceptions.CellTimeoutError: A cell "
+                                                                      "timed out")
+    assert "Timeout waiting for IOPub output" in autograding._failure_reason(timed_out, "erin")
