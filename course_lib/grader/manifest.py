@@ -8,12 +8,13 @@ trace flag them), and the hint each known wrong answer's failure must give.
 For the chapter: the seconds its autograde test and its full-length notebook
 take on one worker, which order the test suite (longest first).
 
-Everything that used to be a table per chapter elsewhere is derived from
-these files; `problems` says what is missing or names nothing that exists.
+The integrity report's ready-made names, the checks tests' tables and the
+test suite's order are derived from these files; `problems` says what is
+missing or names nothing that exists.
 """
 from __future__ import annotations
 
-import importlib
+import pkgutil
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -81,12 +82,6 @@ def ready_made_table(root=None) -> dict[str, frozenset[str]]:
     return table
 
 
-def resolve(dotted: str):
-    """The object a dotted name ("course_lib.attention.scaled_dot_product_attention") names."""
-    module, _, name = dotted.rpartition(".")
-    return getattr(importlib.import_module(module), name)
-
-
 def problems(chapter: Chapter) -> list[str]:
     """What keeps the manifest from describing the chapter: one line per problem, none when it is complete."""
     try:
@@ -110,7 +105,7 @@ def problems(chapter: Chapter) -> list[str]:
             found.append(f"{grade_id}: no ready-made names (the library's own version at least)")
         if answer.reference is not None:
             try:
-                if not callable(resolve(answer.reference)):
+                if not callable(pkgutil.resolve_name(answer.reference)):
                     found.append(f"{grade_id}: its reference {answer.reference} is not callable")
             except (ImportError, AttributeError, ValueError):
                 found.append(f"{grade_id}: its reference {answer.reference} does not exist")

@@ -16,6 +16,7 @@ something; each wrong answer the manifest gives a hint for gets that hint; every
 answer cell has both kinds. The module also gets ANSWERS (its answers folder),
 CHECKS (answer cell -> (function name, check)) and HINTS, derived from the manifest.
 """
+import pkgutil
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ def _derive_tables(module) -> None:
     module.ANSWERS = ANSWER_FILES / chapter.name
     module.CHECKS = {gid: (a.function, getattr(checks, a.check)) for gid, a in answers.items()}
     module.HINTS = [(f"{gid}/{stem}.py", hint) for gid, a in answers.items() for stem, hint in a.hints.items()]
-    module.REFERENCES = {**{gid: manifest.resolve(a.reference) for gid, a in answers.items() if a.reference},
+    module.REFERENCES = {**{gid: pkgutil.resolve_name(a.reference) for gid, a in answers.items() if a.reference},
                          **getattr(module, "REFERENCES", {})}
     missing = set(answers) - set(module.REFERENCES)
     assert not missing, f"{chapter.name}: no reference for {sorted(missing)} (the manifest's or the test's REFERENCES)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.tensors import DT, TOL, randn
 from torch import nn
 
 from course_lib.attention import (
@@ -13,16 +14,6 @@ from course_lib.attention import (
     padding_mask,
     scaled_dot_product_attention,
 )
-
-DT = torch.float64
-TOL = dict(atol=1e-6, rtol=1e-6)
-
-
-
-
-def randn(*shape, seed=0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=DT)
-
 
 # --------------------------------------------------------------------------- scaled_dot_product_attention
 

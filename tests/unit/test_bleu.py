@@ -71,6 +71,13 @@ def _counts(tokens, n):
     return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
 
 
+
+def _closest_length(lengths: list[int], hyp_len: int, tie: str) -> int:
+    """The reference length the brevity penalty uses: the closest to the hypothesis, a tie going to the
+    shorter one or the longer one."""
+    return min(lengths, key=lambda x: (abs(x - hyp_len), x if tie == "shorter" else -x))
+
+
 def mutant_bleu(hyps, refs, max_n=4, clip=True, brevity=True, tie="shorter", geometric=True):
     """A configurable BLEU for common wrong implementations."""
     m, t = [0] * max_n, [0] * max_n
@@ -86,9 +93,7 @@ def mutant_bleu(hyps, refs, max_n=4, clip=True, brevity=True, tie="shorter", geo
             m[n - 1] += sum(min(k, mx[g]) if clip else (k if g in mx else 0) for g, k in hc.items())
         c += len(h)
         lens = [len(x) for x in rs]
-        n = len(h)
-        key = (lambda x: (abs(x - n), x)) if tie == "shorter" else (lambda x: (abs(x - n), -x))  # noqa: B023
-        r += min(lens, key=key)
+        r += _closest_length(lens, len(h), tie)
     if c == 0 or min(m) == 0:
         return 0.0
     ps = [a / b for a, b in zip(m, t)]

@@ -3,20 +3,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.tensors import DT, TOL, randn
 from torch import nn
 
 from course_lib.attention import MultiHeadAttention, causal_mask, padding_mask
 from course_lib.interop import decoder_layer_from_torch, encoder_layer_from_torch, mha_from_torch
 from course_lib.transformer import DecoderLayer, EncoderLayer
-
-DT = torch.float64
-TOL = dict(atol=1e-6, rtol=1e-6)
-
-
-
-
-def randn(*shape, seed=0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=DT)
 
 
 def randomise_(module: nn.Module, seed: int = 0) -> nn.Module:

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.tensors import DT, TOL, randn
 from torch import nn
 
 from course_lib.attention import causal_mask, padding_mask
@@ -24,16 +25,6 @@ from course_lib.transformer import (
     warmup_inverse_sqrt_lr,
     warmup_inverse_sqrt_scheduler,
 )
-
-DT = torch.float64
-TOL = dict(atol=1e-6, rtol=1e-6)
-
-
-
-
-def randn(*shape, seed=0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=DT)
-
 
 # --------------------------------------------------------------------------- positions
 
